@@ -1,0 +1,1 @@
+"""Throughput harnesses; results are committed beside them."""

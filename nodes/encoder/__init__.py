@@ -1,0 +1,1 @@
+"""Poisson encoder: pixels in, input spike trains out."""

@@ -1,0 +1,1 @@
+"""Local plasticity: spike rasters in, weight updates out."""

@@ -1,0 +1,82 @@
+"""The learner's pure core: one sample's rasters in, the next weights out.
+
+``LearnerCore.update(state, pre, hidden, output)`` applies, for one sample:
+- trace STDP on input->hidden (pre spikes as they arrive after their axonal delay),
+  weights clipped to [0, w_max] and each hidden neuron's incoming sum renormalised;
+- homeostasis: each hidden neuron's threshold rises by ``theta_plus`` per spike and
+  falls by ``theta_plus * target_spikes`` per sample, so every neuron settles at the
+  same target activity and none wins everything (Diehl & Cook's adaptive threshold,
+  with a set point);
+- two-phase teacher STDP on hidden->output: the output layer ran twice on the same
+  hidden spikes, free and with a teacher current into the true class. Each synapse
+  potentiates by its pre trace at the taught post spikes and depresses by the same at
+  the free post spikes: the difference is zero once the free layer answers as taught
+  (a spiking perceptron / contrastive Hebbian rule; pre trace, post spikes, teacher).
+The state is a small frozen pytree; every update bumps ``version``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nodes.learner.stdp import stdp_delta, traces
+from nodes.network.core import delayed_inputs
+from nodes.network.params import NetParams
+from pipeline.config import LearningConfig, NetworkConfig
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class Plastic:
+    """The learned part of a network: what the learner sends back to the network."""
+
+    w_ih: jax.Array
+    theta: jax.Array
+    w_ho: jax.Array
+
+
+def plastic_of(params: NetParams) -> Plastic:
+    return Plastic(jnp.asarray(params.w_ih), jnp.asarray(params.theta), jnp.asarray(params.w_ho))
+
+
+def apply_plastic(params: NetParams, plastic: Plastic) -> NetParams:
+    return params.replace(w_ih=plastic.w_ih, theta=plastic.theta, w_ho=plastic.w_ho)
+
+
+def _normalise(w: jax.Array, total: float) -> jax.Array:
+    return w * (total / jnp.maximum(w.sum(axis=0, keepdims=True), 1e-9))
+
+
+class LearnerCore:
+    def __init__(self, net: NetworkConfig, learn: LearningConfig, params: NetParams) -> None:
+        self.net, self.learn = net, learn
+        self.mask = jnp.asarray(params.mask_ih, jnp.float32)
+        self.delay = jnp.asarray(params.delay_ih)
+        self._update = jax.jit(self._update_impl)
+
+    def _update_impl(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
+                     taught: jax.Array) -> Plastic:
+        n, lc = self.net, self.learn
+        arrived = delayed_inputs(pre[None], self.delay)[0]
+        d_ih = stdp_delta(arrived, hidden, n.dt, lc.tau_pre, lc.tau_post, lc.A_pre, lc.A_post, lc.x_offset)
+        w_ih = jnp.clip(st.w_ih + d_ih * self.mask, 0.0, n.w_max)
+        w_ih = jnp.clip(_normalise(w_ih, n.w_norm), 0.0, n.w_max)
+        theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
+        theta = jnp.maximum(theta, lc.theta_min)
+        x_hid = traces(hidden, n.dt, lc.tau_pre)
+        ltp = x_hid.T @ taught.astype(jnp.float32)
+        ltd = x_hid.T @ free.astype(jnp.float32)
+        # Soft bounds (multiplicative STDP): weights settle inside [0, 1] on their own.
+        w_ho = jnp.clip(st.w_ho + lc.out_rate * (ltp * (1.0 - st.w_ho) - ltd * st.w_ho), 0.0, 1.0)
+        return Plastic(w_ih.astype(jnp.float32), theta.astype(jnp.float32), w_ho.astype(jnp.float32))
+
+    def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
+               taught: jax.Array) -> Plastic:
+        """One sample: rasters (T, n) of the input (as emitted), hidden, free output and
+        taught output layers."""
+        return self._update(st, pre, hidden, free, taught)

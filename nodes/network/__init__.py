@@ -1,0 +1,1 @@
+"""The BrainPy network: LIF layers, exponential synapses with delays, inhibition."""

@@ -1,0 +1,170 @@
+"""The network's pure core: one presentation of a batch of samples.
+
+``NetworkCore.simulate(params, input_spikes, key, labels)`` resets the network (SEED.md's
+protocol), runs ``t_present`` ms under a jitted ``bm.for_loop`` and returns the spike
+rasters of every layer. It never changes ``params``: plasticity is the learner's job,
+so the same call serves the in-process trainer, the pipeline's network node and
+batched inference.
+
+Layers: input (Poisson, from the encoder) -> per-input axonal delays -> exponential
+synapses -> hidden AdaptiveLIF with all-to-all lateral inhibition -> delay ->
+exponential synapses -> output AdaptiveLIF with a Mexican-hat inhibition profile on a
+ring of classes, plus a teacher current into the true class while training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import brainpy as bp
+import brainpy.math as bm
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
+from nodes.network.params import NetParams
+from pipeline.config import NetworkConfig
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """Rasters are bool (batch, steps, neurons); traces float (batch, steps, k)."""
+
+    input: jax.Array
+    hidden: jax.Array
+    output: jax.Array  # the free-running output layer: what classifies
+    taught: jax.Array | None = None  # the same layer with the teacher current (training)
+    v_hidden: jax.Array | None = None
+    v_output: jax.Array | None = None
+
+    def output_counts(self) -> np.ndarray:
+        return np.asarray(self.output.sum(axis=1), dtype=np.int32)
+
+    def hidden_counts(self) -> np.ndarray:
+        return np.asarray(self.hidden.sum(axis=1), dtype=np.int32)
+
+
+def mexican_hat(n: int, strength: float, sigma: float) -> np.ndarray:
+    """Inhibition between output neurons on a ring: weak for near neighbours, strong
+    for far ones (a difference-of-Gaussians 'Mexican hat' seen from the winner)."""
+    idx = np.arange(n)
+    d = np.abs(idx[:, None] - idx[None, :])
+    d = np.minimum(d, n - d).astype(np.float32)
+    m = strength * (1.0 - 0.5 * np.exp(-(d**2) / (2 * sigma**2)))
+    np.fill_diagonal(m, 0.0)
+    return m.astype(np.float32)
+
+
+def delayed_inputs(spikes: jax.Array, delay: jax.Array) -> jax.Array:
+    """Shift each input channel i of (B, T, n) by ``delay[i]`` steps (zeros before)."""
+    t = spikes.shape[1]
+    dmax = int(spikes.shape[1])  # static upper bound; delays are clipped to T
+    pad = jnp.concatenate([jnp.zeros_like(spikes), spikes], axis=1)
+    idx = jnp.arange(t)[:, None] - jnp.clip(delay, 0, dmax)[None, :] + t
+    return jnp.take_along_axis(pad, jnp.broadcast_to(idx[None], spikes.shape), axis=1)
+
+
+class SpikingNet(bp.DynamicalSystem):
+    """The network's BrainPy modules for one batch size."""
+
+    def __init__(self, cfg: NetworkConfig, batch: int, teach: bool) -> None:
+        super().__init__()
+        self.cfg, self.batch, self.teach = cfg, batch, teach
+        h, o = cfg.n_hidden, cfg.n_output
+        # While teaching, the output layer runs twice on the same hidden spikes: rows
+        # [0, B) free-running, rows [B, 2B) with the teacher current (two-phase learning).
+        ob = 2 * batch if teach else batch
+        self.hidden = AdaptiveLIF(h, batch, cfg.dt, cfg.V_rest, cfg.V_reset, cfg.tau_adapt, cfg.adapt_jump)
+        self.output = AdaptiveLIF(o, ob, cfg.dt, cfg.V_rest, cfg.V_reset, cfg.tau_adapt, cfg.adapt_jump)
+        self.syn_ih = ExpSynapse(h, batch, cfg.dt, cfg.tau_syn)
+        self.syn_inh = ExpSynapse(h, batch, cfg.dt, cfg.tau_inh)
+        self.syn_ho = ExpSynapse(o, ob, cfg.dt, cfg.tau_syn)
+        self.syn_oinh = ExpSynapse(o, ob, cfg.dt, cfg.tau_inh)
+        self.delay_ho = SpikeDelay(h, batch, int(round(cfg.delay_ho / cfg.dt)))
+        self.hat = jnp.asarray(mexican_hat(o, cfg.out_inh, cfg.out_sigma))
+        self._run = bm.jit(self._simulate, static_argnames=("n_trace",))
+
+    def _reset(self, key: jax.Array) -> None:
+        k1, k2 = jax.random.split(key)
+        self.hidden.reset_sample(k1, self.cfg.reset_jitter)
+        self.output.reset_sample(k2, self.cfg.reset_jitter)
+        for m in (self.syn_ih, self.syn_inh, self.syn_ho, self.syn_oinh, self.delay_ho):
+            m.reset_sample()
+
+    def _simulate(self, p: dict, spikes: jax.Array, teacher: jax.Array, key: jax.Array,
+                  n_trace: int = 0):
+        cfg = self.cfg
+        self._reset(key)
+        w_ih = p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
+        drive_in = delayed_inputs(spikes, p["delay_ih"]).astype(jnp.float32) @ w_ih
+        w_ho = p["w_ho"] * cfg.w_out_scale * p["gain_o"][None, :]
+        dv_h = jnp.exp(-cfg.dt / p["tau_h"])
+        dv_o = jnp.exp(-cfg.dt / p["tau_o"])
+        th_h = p["vth_h"] + p["theta"]
+        w_inh = cfg.w_inh
+
+        def step(x_t):
+            prev_h = self.hidden.spike.value.astype(jnp.float32)
+            prev_o = self.output.spike.value.astype(jnp.float32)
+            g_e = self.syn_ih.update(x_t)
+            g_i = self.syn_inh.update(w_inh * (prev_h.sum(-1, keepdims=True) - prev_h))
+            s_h = self.hidden.update(g_e - g_i, dv_h, th_h, p["ref_h"])
+            arrived = self.delay_ho.update(s_h).astype(jnp.float32)
+            if self.teach:
+                arrived = jnp.concatenate([arrived, arrived], axis=0)
+            g_o = self.syn_ho.update(arrived @ w_ho)
+            g_oi = self.syn_oinh.update(prev_o @ self.hat)
+            s_o = self.output.update(g_o - g_oi + teacher, dv_o, p["vth_o"], p["ref_o"])
+            if n_trace:
+                return s_h, s_o, self.hidden.V.value[:, :n_trace], self.output.V.value
+            return s_h, s_o
+
+        outs = bm.for_loop(step, jnp.swapaxes(drive_in, 0, 1))
+        return tuple(jnp.swapaxes(x, 0, 1) for x in outs)
+
+    def split_output(self, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        """(free, taught) rows of an output-layer array."""
+        if self.teach:
+            return x[: self.batch], x[self.batch:]
+        return x, None
+
+
+class NetworkCore:
+    """Builds (and caches) one compiled ``SpikingNet`` per batch size."""
+
+    def __init__(self, cfg: NetworkConfig) -> None:
+        self.cfg = cfg
+        self._nets: dict[tuple[int, bool], SpikingNet] = {}
+
+    def net(self, batch: int, teach: bool) -> SpikingNet:
+        if (batch, teach) not in self._nets:
+            self._nets[batch, teach] = SpikingNet(self.cfg, batch, teach)
+        return self._nets[batch, teach]
+
+    def teacher_current(self, labels: np.ndarray | None, batch: int) -> jax.Array:
+        """(B, n_out) without labels; (2B, n_out) with them: zeros for the free rows,
+        ``teacher`` mV into the true class for the taught rows."""
+        if labels is None:
+            return jnp.zeros((batch, self.cfg.n_output), jnp.float32)
+        t = np.zeros((2 * batch, self.cfg.n_output), np.float32)
+        t[batch + np.arange(batch), np.asarray(labels, dtype=np.int64)] = self.cfg.teacher
+        return jnp.asarray(t)
+
+    def simulate(self, params: NetParams, spikes: jax.Array, key: jax.Array,
+                 labels: np.ndarray | None = None, n_trace: int = 0) -> SimResult:
+        """Present ``spikes`` (bool (B, T, n_input)); ``labels`` switch the teacher on."""
+        batch = int(spikes.shape[0])
+        if spikes.shape[1:] != (self.cfg.n_steps, self.cfg.n_input):
+            raise ValueError(
+                f"input spikes have shape {tuple(spikes.shape)}, expected (batch, "
+                f"{self.cfg.n_steps}, {self.cfg.n_input}) for t_present={self.cfg.t_present} ms "
+                f"at dt={self.cfg.dt} ms")
+        p = {k: jnp.asarray(v) for k, v in params.arrays().items()}
+        net = self.net(batch, labels is not None)
+        out = net._run(p, spikes, self.teacher_current(labels, batch), key, n_trace=n_trace)
+        free, taught = net.split_output(out[1])
+        if n_trace:
+            return SimResult(spikes, out[0], free, taught, out[2], net.split_output(out[3])[0])
+        return SimResult(spikes, out[0], free, taught)

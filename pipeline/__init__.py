@@ -1,0 +1,1 @@
+"""Wiring, schema, configuration, launcher and command line of Build Your Own Brain."""

@@ -1,0 +1,192 @@
+"""``byob``: the command line of Build Your Own Brain.
+
+Every subcommand prints human-readable progress on stderr and results on stdout;
+with ``--json`` the last line of stdout is one JSON object. Bad input exits with
+code 2 and a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipeline.jobs import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
+
+log = logging.getLogger("byob")
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit code 2 with this message."""
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int, acc: float) -> None:
+        nonlocal bar
+        if bar is None or bar.total != total or done == 1:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+        bar.set_postfix(running_acc=f"{acc:.1%}", refresh=False)
+        if done == total:
+            bar.close()
+
+    return update
+
+
+def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print("\n".join(lines))
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from pipeline.jobs import TrainJob, run_train
+    from store.models import ModelFileError
+
+    if a.epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    if a.samples is not None and a.samples < 1:
+        raise UsageError("--samples must be at least 1 (or leave it out for the whole split)")
+    job = TrainJob(epochs=a.epochs, samples=a.samples, seed=a.seed, split_seed=a.split_seed,
+                   model=a.model, model_dir=Path(a.model_dir))
+    try:
+        _, summary = run_train(
+            job, progress=_progress_bar("train"),
+            on_epoch=lambda e, acc: print(f"epoch {e.epoch + 1}: running accuracy "
+                                          f"{e.running_accuracy:.1%}, test accuracy {acc:.1%} "
+                                          f"({e.seconds:.1f} s)", file=sys.stderr))
+    except ModelFileError as e:
+        raise UsageError(str(e)) from e
+    _emit(summary, a.json, [
+        f"Accuracy: {summary['accuracy_before']:.2%} -> {summary['test_accuracy']:.2%} "
+        f"({summary['test_accuracy'] - summary['accuracy_before']:+.2%})",
+        f"trained {summary['epochs']} epochs in {summary['train_seconds']:.1f} s "
+        f"({summary['train_samples_per_second']:.0f} samples/s)",
+        f"Model saved to: {summary['model']}"])
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from pipeline.data import load_npz, load_split
+    from pipeline.jobs import run_evaluate
+    from store.models import ModelFileError, load_model
+
+    try:
+        models = [load_model(m) for m in a.models]
+    except ModelFileError as e:
+        raise UsageError(str(e)) from e
+    if a.data:
+        try:
+            X, y = load_npz(a.data)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+    else:
+        s = load_split(a.split_seed)
+        X, y = s.X_test, s.y_test
+    r = run_evaluate(models, X, y)
+    lines = []
+    for m in r.get("members", []):
+        lines.append(f"{m['model']}: {m['accuracy']:.2%}")
+    lines.append(f"{'ensemble ' if r.get('ensemble') else ''}accuracy: {r['accuracy']:.2%} on {r['n']} samples")
+    lines.append("class  precision  recall  support")
+    lines += [f"{c['class']:>5}  {c['precision']:>9.2%}  {c['recall']:>6.2%}  {c['support']:>7}"
+              for c in r["per_class"]]
+    lines.append("confusion (rows: true class, columns: predicted):")
+    lines += ["  " + " ".join(f"{v:>3}" for v in row) for row in r["confusion"]]
+    _emit(r, a.json, lines)
+    return 0
+
+
+def cmd_models(a: argparse.Namespace) -> int:
+    from store.models import list_models
+
+    infos = list_models(a.model_dir)
+    rows = [{"model": str(i.path), "created": i.created, "test_accuracy": i.test_accuracy,
+             "epochs_done": i.epochs_done, "parent": i.parent, "error": i.error} for i in infos]
+    lines = [f"Saved models in {a.model_dir}:" if rows else f"No saved models in {a.model_dir}."]
+    for k, r in enumerate(rows, 1):
+        acc = "unreadable: " + r["error"] if r["error"] else (
+            f"accuracy {r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "not evaluated")
+        lines.append(f"{k}. {Path(r['model']).name} (created: {r['created'].replace('T', ' ')}) {acc}")
+    _emit({"models": rows}, a.json, lines)
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from benchmarks.speed import format_table, run_speed
+
+    r = run_speed(quick=a.quick, log=lambda m: print(m, file=sys.stderr))
+    _emit(r, a.json, format_table(r))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="byob", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Build Your Own Brain: a spiking network that learns the digits with STDP.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    t = sub.add_parser("train", formatter_class=fmt, help="train a new model or continue one, then save it",
+                       description="Train on sklearn's digits (stratified 70/30 split), evaluate on the "
+                                   "test part and save a timestamped model.")
+    t.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the training split")
+    t.add_argument("--samples", type=int, default=None, help="cap on samples per epoch (default: all)")
+    t.add_argument("--seed", type=int, default=0, help="seed of weights, spikes and sample order "
+                   "(a continued model keeps its own)")
+    t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+    t.add_argument("--model", default=None, help="continue training this model file")
+    t.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
+    t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", formatter_class=fmt, help="accuracy, per-class report, confusion",
+                       description="Evaluate one model, or several as a voting ensemble.")
+    e.add_argument("models", nargs="+", metavar="MODEL", help="model file(s); several vote")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--split-seed", type=int, default=0, help="evaluate on this split's test part")
+    g.add_argument("--data", default=None, help=".npz with X (n x 64 or n x 8 x 8, 0..16) and y")
+    e.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    e.set_defaults(fn=cmd_evaluate)
+
+    m = sub.add_parser("models", formatter_class=fmt, help="list saved models with dates and accuracy")
+    m.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
+    m.add_argument("--json", action="store_true", help="print a JSON list as the last line")
+    m.set_defaults(fn=cmd_models)
+
+    b = sub.add_parser("bench", formatter_class=fmt, help="training and inference speed vs a plain baseline",
+                       description="Samples/s of training (STDP) and batched inference at dt 0.1 ms and "
+                                   "the default dt, beside BrainPy's DSRunner.run once per sample.")
+    b.add_argument("--quick", action="store_true", help="fewer samples (a rough figure in ~1 minute)")
+    b.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    parser = build_parser()
+    a = parser.parse_args(argv)  # argparse itself exits 2 on bad options
+    try:
+        return int(a.fn(a))
+    except UsageError as e:
+        print(f"byob {a.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"byob {a.command}: interrupted; nothing was saved", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The in-process trainer and evaluator: the encoder, network and learner cores called
+in the same order as the pipeline calls them, without sockets.
+
+Training is sample by sample (STDP is sequential): encode -> simulate with the teacher
+-> (retry with boosted rates if the hidden layer stayed silent) -> learner update ->
+the next sample sees the new weights. Inference is batched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import jax
+import numpy as np
+
+from nodes.encoder.core import encode, sample_keys
+from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_of
+from nodes.network.core import NetworkCore, SimResult
+from nodes.network.params import NetParams
+from pipeline.config import Config
+
+ProgressFn = Callable[[int, int, float], None]  # (done, total, running accuracy)
+
+
+def classify(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The output neuron with the most spikes; ties (all-silent included) broken at random."""
+    counts = np.asarray(counts)
+    best = counts.max(axis=1, keepdims=True)
+    tied = counts == best
+    noise = rng.random(counts.shape)
+    return np.argmax(np.where(tied, noise, -1.0), axis=1)
+
+
+def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int, epoch: int,
+            ids: np.ndarray, labels: np.ndarray | None, n_trace: int = 0) -> tuple[SimResult, np.ndarray]:
+    """Present a batch; samples whose hidden layer stays below ``min_hidden_spikes`` are
+    presented again with boosted rates (Diehl & Cook's retry on silence). Returns the
+    final result per sample (merged) and the attempt that produced it."""
+    cfg = core.cfg
+    key_base = jax.random.fold_in(jax.random.key(seed), 1_000_003 + epoch)
+    attempts = np.zeros(len(ids), np.int64)
+    res = core.simulate(params, encode(images, cfg, seed, epoch, ids), jax.random.fold_in(key_base, 0),
+                        labels, n_trace)
+    for attempt in range(1, cfg.max_retries + 1):
+        quiet = res.hidden_counts().sum(1) < cfg.min_hidden_spikes
+        if not quiet.any():
+            break
+        # Re-present the whole batch with the boost (one compiled shape), keep the quiet rows.
+        again = core.simulate(params, encode(images, cfg, seed, epoch, ids, attempt),
+                              jax.random.fold_in(key_base, attempt), labels, n_trace)
+        q = jax.numpy.asarray(quiet)
+        res = SimResult(*(None if a is None else jax.numpy.where(
+            q.reshape((-1,) + (1,) * (a.ndim - 1)), b, a) for a, b in zip(
+                (res.input, res.hidden, res.output, res.taught, res.v_hidden, res.v_output),
+                (again.input, again.hidden, again.output, again.taught, again.v_hidden,
+                 again.v_output))))
+        attempts[quiet] = attempt
+    return res, attempts
+
+
+def to_numpy(params: NetParams) -> NetParams:
+    return NetParams(**{k: np.asarray(v) for k, v in params.arrays().items()})
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    samples: int
+    running_accuracy: float
+    seconds: float
+    test_accuracy: float | None = None
+
+
+@dataclass
+class TrainResult:
+    params: NetParams
+    epochs: list[EpochLog] = field(default_factory=list)
+    seconds: float = 0.0
+    samples: int = 0
+
+
+def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epochs: int,
+          samples: int | None, seed: int, start_epoch: int = 0,
+          progress: ProgressFn | None = None,
+          on_epoch: Callable[[EpochLog, NetParams], None] | None = None) -> TrainResult:
+    """Train sample by sample. ``start_epoch`` continues a saved model's sequence of
+    epochs, so continuing a model draws new spike trains and a new sample order."""
+    core = NetworkCore(config.network)
+    learner = LearnerCore(config.network, config.learning, params)
+    plastic = plastic_of(params)
+    rng = np.random.default_rng([seed, 11])
+    n = len(X) if samples is None else min(samples, len(X))
+    out = TrainResult(params)
+    t0 = time.perf_counter()
+    for e in range(start_epoch, start_epoch + epochs):
+        te = time.perf_counter()
+        order = np.random.default_rng([seed, e]).permutation(len(X))[:n]
+        correct = 0
+        for k, idx in enumerate(order):
+            current = apply_plastic(params, plastic)
+            res, _ = present(core, current, X[idx:idx + 1], seed, e, np.array([idx]), y[idx:idx + 1])
+            # Running accuracy: the free-running output layer's prediction before learning.
+            correct += int(classify(res.output_counts(), rng)[0] == y[idx])
+            plastic = learner.update(plastic, res.input[0], res.hidden[0], res.output[0], res.taught[0])
+            if progress:
+                progress(k + 1, n, correct / (k + 1))
+        params = to_numpy(apply_plastic(params, plastic))
+        log = EpochLog(e, n, correct / max(n, 1), time.perf_counter() - te)
+        out.epochs.append(log)
+        if on_epoch:
+            on_epoch(log, params)
+    out.params = to_numpy(params)
+    out.seconds = time.perf_counter() - t0
+    out.samples = n * epochs
+    return out
+
+
+def infer(params: NetParams, config: Config, X: np.ndarray, seed: int, batch: int = 256,
+          epoch: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Batched inference: output spike counts (n, n_output) and predictions (n,).
+    The last batch is padded to the same shape so only one program is compiled."""
+    core = NetworkCore(config.network)
+    counts = np.zeros((len(X), config.network.n_output), np.int32)
+    for s in range(0, len(X), batch):
+        ids = np.arange(s, min(s + batch, len(X)))
+        pad = np.concatenate([ids, np.full(batch - len(ids), ids[-1])]) if len(ids) < batch else ids
+        res, _ = present(core, params, X[pad], seed, epoch, pad, None)
+        counts[ids] = res.output_counts()[: len(ids)]
+    preds = classify(counts, np.random.default_rng([seed, 7]))
+    return counts, preds

@@ -1,0 +1,1 @@
+"""Persistence: model files and their registry."""

@@ -1,0 +1,168 @@
+"""Model files: ``stdp_model_YYYYMMDD_HHMMSS.npz``, never a pickle.
+
+One ``.npz`` holds every array of ``NetParams`` under its own name plus ``__meta__``,
+a UTF-8 JSON document (as uint8) with the format tag and version, creation time,
+configuration, seed, epochs done, training history and parent model. Files are
+written to a temporary name, fsynced and renamed, so a crash never leaves half a
+model under a real name. Reading validates the format tag, version, names, shapes
+and dtypes before anything is built; every failure names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nodes.network.params import NetParams
+from pipeline.config import Config
+
+FORMAT = "byob-model"
+FORMAT_VERSION = 1
+NAME_RE = re.compile(r"^stdp_model_(\d{8}_\d{6})(?:_(\d+))?\.npz$")
+MAX_META_BYTES = 1 << 20
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message names the file and says why."""
+
+
+@dataclass
+class Model:
+    params: NetParams
+    config: Config
+    seed: int
+    epochs_done: int = 0
+    samples_seen: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    parent: str | None = None
+    created: str = ""
+    path: Path | None = None
+
+    @property
+    def test_accuracy(self) -> float | None:
+        for h in reversed(self.history):
+            if h.get("test_accuracy") is not None:
+                return float(h["test_accuracy"])
+        return None
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "created": self.created,
+            "config": self.config.to_dict(), "seed": self.seed, "epochs_done": self.epochs_done,
+            "samples_seen": self.samples_seen, "history": self.history, "parent": self.parent,
+        }
+
+
+def new_name(model_dir: Path, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
+    path = model_dir / f"stdp_model_{stamp}.npz"
+    k = 1
+    while path.exists():
+        path = model_dir / f"stdp_model_{stamp}_{k}.npz"
+        k += 1
+    return path
+
+
+def save_model(model: Model, model_dir: str | Path, now: datetime | None = None) -> Path:
+    """Write ``model`` under a new timestamped name in ``model_dir``; returns the path."""
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    now = now or datetime.now()
+    model.created = now.isoformat(timespec="seconds")
+    path = new_name(model_dir, now)
+    meta = json.dumps(model.meta(), sort_keys=True).encode()
+    arrays = {k: np.asarray(v) for k, v in model.params.arrays().items()}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, __meta__=np.frombuffer(meta, np.uint8), **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    model.path = path
+    return path
+
+
+def _read_meta(path: Path, z: np.lib.npyio.NpzFile) -> dict[str, Any]:
+    if "__meta__" not in z.files:
+        raise ModelFileError(f"{path}: not a byob model (no '__meta__' entry); "
+                             "was it written by `byob train`?")
+    raw = z["__meta__"]
+    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_META_BYTES:
+        raise ModelFileError(f"{path}: '__meta__' is not a JSON document of at most 1 MiB")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFileError(f"{path}: '__meta__' is not valid JSON ({e})") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a byob model (format tag is "
+                             f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {meta.get('format_version')!r}, this "
+                             f"byob reads version {FORMAT_VERSION}; use the byob that wrote it")
+    return meta
+
+
+def load_model(path: str | Path) -> Model:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file (see `byob models` for what exists)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = _read_meta(path, z)
+            cfg = Config.from_dict(meta["config"])
+            names = set(NetParams.expected_shapes(cfg.network))
+            extra = set(z.files) - names - {"__meta__"}
+            if extra:
+                raise ModelFileError(f"{path}: unexpected arrays {sorted(extra)}")
+            arrays = {k: z[k] for k in names & set(z.files)}
+        params = NetParams.from_arrays(arrays, cfg.network, str(path))
+        return Model(
+            params=params, config=cfg, seed=int(meta["seed"]), epochs_done=int(meta["epochs_done"]),
+            samples_seen=int(meta.get("samples_seen", 0)), history=list(meta.get("history", [])),
+            parent=meta.get("parent"), created=str(meta.get("created", "")), path=path)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ModelFileError(f"{path}: corrupt or truncated model file ({e})") from e
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: invalid model contents ({e})") from e
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    created: str
+    test_accuracy: float | None
+    epochs_done: int
+    parent: str | None
+    error: str | None = None
+
+
+def list_models(model_dir: str | Path) -> list[ModelInfo]:
+    """Saved models, oldest first. Unreadable files are listed with their error."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    out = []
+    for p in sorted(model_dir.iterdir()):
+        m = NAME_RE.match(p.name)
+        if not m:
+            continue
+        try:
+            model = load_model(p)
+            out.append(ModelInfo(p, model.created, model.test_accuracy, model.epochs_done, model.parent))
+        except ModelFileError as e:
+            created = datetime.strptime(m.group(1), "%Y%m%d_%H%M%S").isoformat()
+            out.append(ModelInfo(p, created, None, 0, None, error=str(e)))
+    return out

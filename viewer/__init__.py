@@ -1,0 +1,1 @@
+"""Panel viewer (see the viewer issue); nothing here yet."""
