@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import jax
 import numpy as np
 
-from nodes.encoder.core import encode, sample_keys
+from nodes.encoder.core import encode
 from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_of
 from nodes.network.core import NetworkCore, SimResult
 from nodes.network.params import NetParams
@@ -33,29 +32,30 @@ def classify(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argmax(np.where(tied, noise, -1.0), axis=1)
 
 
+def _bucket(n: int, cap: int) -> int:
+    """Smallest power of two >= n (at most ``cap``): few distinct compiled shapes."""
+    return min(cap, 1 << max(n - 1, 0).bit_length())
+
+
 def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int, epoch: int,
             ids: np.ndarray, labels: np.ndarray | None, n_trace: int = 0) -> tuple[SimResult, np.ndarray]:
     """Present a batch; samples whose hidden layer stays below ``min_hidden_spikes`` are
-    presented again with boosted rates (Diehl & Cook's retry on silence). Returns the
-    final result per sample (merged) and the attempt that produced it."""
+    presented again with boosted rates (Diehl & Cook's retry on silence). Only the quiet
+    samples are re-run. Returns the final result per sample and the attempt that made it."""
     cfg = core.cfg
-    key_base = jax.random.fold_in(jax.random.key(seed), 1_000_003 + epoch)
+    ids = np.asarray(ids)
     attempts = np.zeros(len(ids), np.int64)
-    res = core.simulate(params, encode(images, cfg, seed, epoch, ids), jax.random.fold_in(key_base, 0),
-                        labels, n_trace)
+    res = core.simulate(params, encode(images, cfg, seed, epoch, ids),
+                        core.reset_noise(seed, epoch, ids), labels, n_trace).to_numpy()
     for attempt in range(1, cfg.max_retries + 1):
-        quiet = res.hidden_counts().sum(1) < cfg.min_hidden_spikes
-        if not quiet.any():
+        quiet = np.flatnonzero(res.hidden.sum(axis=(1, 2)) < cfg.min_hidden_spikes)
+        if not len(quiet):
             break
-        # Re-present the whole batch with the boost (one compiled shape), keep the quiet rows.
-        again = core.simulate(params, encode(images, cfg, seed, epoch, ids, attempt),
-                              jax.random.fold_in(key_base, attempt), labels, n_trace)
-        q = jax.numpy.asarray(quiet)
-        res = SimResult(*(None if a is None else jax.numpy.where(
-            q.reshape((-1,) + (1,) * (a.ndim - 1)), b, a) for a, b in zip(
-                (res.input, res.hidden, res.output, res.taught, res.v_hidden, res.v_output),
-                (again.input, again.hidden, again.output, again.taught, again.v_hidden,
-                 again.v_output))))
+        rows = np.resize(quiet, _bucket(len(quiet), len(ids)))  # pad by repeating
+        lab = None if labels is None else np.asarray(labels)[rows]
+        again = core.simulate(params, encode(images[rows], cfg, seed, epoch, ids[rows], attempt),
+                              core.reset_noise(seed, epoch, ids[rows], attempt), lab, n_trace).to_numpy()
+        res = res.replace_rows(quiet, again, len(quiet))
         attempts[quiet] = attempt
     return res, attempts
 
@@ -87,7 +87,7 @@ def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epoch
           on_epoch: Callable[[EpochLog, NetParams], None] | None = None) -> TrainResult:
     """Train sample by sample. ``start_epoch`` continues a saved model's sequence of
     epochs, so continuing a model draws new spike trains and a new sample order."""
-    core = NetworkCore(config.network)
+    core = NetworkCore.for_config(config.network)
     learner = LearnerCore(config.network, config.learning, params)
     plastic = plastic_of(params)
     rng = np.random.default_rng([seed, 11])
@@ -121,7 +121,7 @@ def infer(params: NetParams, config: Config, X: np.ndarray, seed: int, batch: in
           epoch: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
     """Batched inference: output spike counts (n, n_output) and predictions (n,).
     The last batch is padded to the same shape so only one program is compiled."""
-    core = NetworkCore(config.network)
+    core = NetworkCore.for_config(config.network)
     counts = np.zeros((len(X), config.network.n_output), np.int32)
     for s in range(0, len(X), batch):
         ids = np.arange(s, min(s + batch, len(X)))

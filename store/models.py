@@ -14,6 +14,7 @@ import json
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -117,6 +118,10 @@ def load_model(path: str | Path) -> Model:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file (see `byob models` for what exists)")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise ModelFileError(f"{path}: corrupt, truncated or foreign file (not an .npz archive); "
+                                 "byob models are written by `byob train`")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = _read_meta(path, z)
@@ -133,10 +138,12 @@ def load_model(path: str | Path) -> Model:
             parent=meta.get("parent"), created=str(meta.get("created", "")), path=path)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
         raise ModelFileError(f"{path}: corrupt or truncated model file ({e})") from e
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: invalid model contents ({e})") from e
+    except Exception as e:  # a damaged archive can fail in ways numpy does not wrap
+        raise ModelFileError(f"{path}: corrupt model file ({type(e).__name__}: {e})") from e
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ The state is a small frozen pytree; every update bumps ``version``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -52,31 +52,38 @@ def _normalise(w: jax.Array, total: float) -> jax.Array:
     return w * (total / jnp.maximum(w.sum(axis=0, keepdims=True), 1e-9))
 
 
+@lru_cache(maxsize=8)
+def _compiled_update(net: NetworkConfig, learn: LearningConfig):
+    return jax.jit(partial(_update_impl, net, learn))
+
+
+def _update_impl(n: NetworkConfig, lc: LearningConfig, st: Plastic, mask: jax.Array, delay: jax.Array,
+                 pre: jax.Array, hidden: jax.Array, free: jax.Array, taught: jax.Array) -> Plastic:
+    arrived = delayed_inputs(pre[None], delay)[0]
+    d_ih = stdp_delta(arrived, hidden, n.dt, lc.tau_pre, lc.tau_post, lc.A_pre, lc.A_post, lc.x_offset)
+    w_ih = jnp.clip(st.w_ih + d_ih * mask, 0.0, n.w_max)
+    w_ih = jnp.clip(_normalise(w_ih, n.w_norm), 0.0, n.w_max)
+    theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
+    theta = jnp.maximum(theta, lc.theta_min)
+    x_hid = traces(hidden, n.dt, lc.tau_pre)
+    ltp = x_hid.T @ taught.astype(jnp.float32)
+    ltd = x_hid.T @ free.astype(jnp.float32)
+    # Soft bounds (multiplicative STDP): weights settle inside [0, 1] on their own.
+    w_ho = jnp.clip(st.w_ho + lc.out_rate * (ltp * (1.0 - st.w_ho) - ltd * st.w_ho), 0.0, 1.0)
+    return Plastic(w_ih.astype(jnp.float32), theta.astype(jnp.float32), w_ho.astype(jnp.float32))
+
+
 class LearnerCore:
+    """Holds the fixed structure (mask, delays); ``update`` is a pure function of its inputs."""
+
     def __init__(self, net: NetworkConfig, learn: LearningConfig, params: NetParams) -> None:
         self.net, self.learn = net, learn
         self.mask = jnp.asarray(params.mask_ih, jnp.float32)
         self.delay = jnp.asarray(params.delay_ih)
-        self._update = jax.jit(self._update_impl)
-
-    def _update_impl(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
-                     taught: jax.Array) -> Plastic:
-        n, lc = self.net, self.learn
-        arrived = delayed_inputs(pre[None], self.delay)[0]
-        d_ih = stdp_delta(arrived, hidden, n.dt, lc.tau_pre, lc.tau_post, lc.A_pre, lc.A_post, lc.x_offset)
-        w_ih = jnp.clip(st.w_ih + d_ih * self.mask, 0.0, n.w_max)
-        w_ih = jnp.clip(_normalise(w_ih, n.w_norm), 0.0, n.w_max)
-        theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
-        theta = jnp.maximum(theta, lc.theta_min)
-        x_hid = traces(hidden, n.dt, lc.tau_pre)
-        ltp = x_hid.T @ taught.astype(jnp.float32)
-        ltd = x_hid.T @ free.astype(jnp.float32)
-        # Soft bounds (multiplicative STDP): weights settle inside [0, 1] on their own.
-        w_ho = jnp.clip(st.w_ho + lc.out_rate * (ltp * (1.0 - st.w_ho) - ltd * st.w_ho), 0.0, 1.0)
-        return Plastic(w_ih.astype(jnp.float32), theta.astype(jnp.float32), w_ho.astype(jnp.float32))
+        self._update = _compiled_update(net, learn)
 
     def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
                taught: jax.Array) -> Plastic:
         """One sample: rasters (T, n) of the input (as emitted), hidden, free output and
         taught output layers."""
-        return self._update(st, pre, hidden, free, taught)
+        return self._update(st, self.mask, self.delay, pre, hidden, free, taught)

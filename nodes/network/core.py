@@ -15,7 +15,7 @@ ring of classes, plus a teacher current into the true class while training.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache
 
 import brainpy as bp
 import brainpy.math as bm
@@ -38,6 +38,24 @@ class SimResult:
     taught: jax.Array | None = None  # the same layer with the teacher current (training)
     v_hidden: jax.Array | None = None
     v_output: jax.Array | None = None
+
+    def to_numpy(self) -> "SimResult":
+        return SimResult(*(None if a is None else np.asarray(a) for a in self._fields()))
+
+    def _fields(self) -> tuple:
+        return (self.input, self.hidden, self.output, self.taught, self.v_hidden, self.v_output)
+
+    def replace_rows(self, rows: np.ndarray, new: "SimResult", n: int) -> "SimResult":
+        """Rows ``rows`` replaced by the first ``n`` rows of ``new`` (NumPy results)."""
+        out = []
+        for a, b in zip(self._fields(), new._fields()):
+            if a is None:
+                out.append(None)
+                continue
+            a = np.array(a, copy=True)
+            a[rows] = np.asarray(b)[:n]
+            out.append(a)
+        return SimResult(*out)
 
     def output_counts(self) -> np.ndarray:
         return np.asarray(self.output.sum(axis=1), dtype=np.int32)
@@ -86,17 +104,18 @@ class SpikingNet(bp.DynamicalSystem):
         self.hat = jnp.asarray(mexican_hat(o, cfg.out_inh, cfg.out_sigma))
         self._run = bm.jit(self._simulate, static_argnames=("n_trace",))
 
-    def _reset(self, key: jax.Array) -> None:
-        k1, k2 = jax.random.split(key)
-        self.hidden.reset_sample(k1, self.cfg.reset_jitter)
-        self.output.reset_sample(k2, self.cfg.reset_jitter)
+    def _reset(self, noise_h: jax.Array, noise_o: jax.Array) -> None:
+        if self.teach:  # free and taught rows start from the same state
+            noise_o = jnp.concatenate([noise_o, noise_o], axis=0)
+        self.hidden.reset_sample(noise_h[..., 0], noise_h[..., 1])
+        self.output.reset_sample(noise_o[..., 0], noise_o[..., 1])
         for m in (self.syn_ih, self.syn_inh, self.syn_ho, self.syn_oinh, self.delay_ho):
             m.reset_sample()
 
-    def _simulate(self, p: dict, spikes: jax.Array, teacher: jax.Array, key: jax.Array,
-                  n_trace: int = 0):
+    def _simulate(self, p: dict, spikes: jax.Array, teacher: jax.Array, noise_h: jax.Array,
+                  noise_o: jax.Array, n_trace: int = 0):
         cfg = self.cfg
-        self._reset(key)
+        self._reset(noise_h, noise_o)
         w_ih = p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
         drive_in = delayed_inputs(spikes, p["delay_ih"]).astype(jnp.float32) @ w_ih
         w_ho = p["w_ho"] * cfg.w_out_scale * p["gain_o"][None, :]
@@ -132,11 +151,18 @@ class SpikingNet(bp.DynamicalSystem):
 
 
 class NetworkCore:
-    """Builds (and caches) one compiled ``SpikingNet`` per batch size."""
+    """Builds (and caches) one compiled ``SpikingNet`` per batch size and teaching mode.
+    ``NetworkCore.for_config`` shares one core per configuration in a process, so
+    repeated jobs do not recompile."""
 
     def __init__(self, cfg: NetworkConfig) -> None:
         self.cfg = cfg
         self._nets: dict[tuple[int, bool], SpikingNet] = {}
+
+    @staticmethod
+    @lru_cache(maxsize=8)
+    def for_config(cfg: NetworkConfig) -> "NetworkCore":
+        return NetworkCore(cfg)
 
     def net(self, batch: int, teach: bool) -> SpikingNet:
         if (batch, teach) not in self._nets:
@@ -152,9 +178,27 @@ class NetworkCore:
         t[batch + np.arange(batch), np.asarray(labels, dtype=np.int64)] = self.cfg.teacher
         return jnp.asarray(t)
 
-    def simulate(self, params: NetParams, spikes: jax.Array, key: jax.Array,
+    def reset_noise(self, seed: int, epoch: int, ids: np.ndarray, attempt: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-sample reset state (V jitter, initial adaptation) for hidden and output,
+        drawn from the sample's own generator: results never depend on how samples
+        are grouped into batches or spread over workers."""
+        cfg = self.cfg
+        h, o = cfg.n_hidden, cfg.n_output
+        nh = np.empty((len(ids), h, 2), np.float32)
+        no = np.empty((len(ids), o, 2), np.float32)
+        for b, sid in enumerate(np.asarray(ids).reshape(-1)):
+            z = np.random.default_rng([int(seed), int(epoch), int(attempt), int(sid), 1]).standard_normal(
+                (h + o, 2)).astype(np.float32)
+            z[:, 0] *= cfg.reset_jitter
+            z[:, 1] = 0.05 * np.abs(z[:, 1])
+            nh[b], no[b] = z[:h], z[h:]
+        return nh, no
+
+    def simulate(self, params: NetParams, spikes: np.ndarray, noise: tuple[np.ndarray, np.ndarray],
                  labels: np.ndarray | None = None, n_trace: int = 0) -> SimResult:
-        """Present ``spikes`` (bool (B, T, n_input)); ``labels`` switch the teacher on."""
+        """Present ``spikes`` (bool (B, T, n_input)) from the reset state ``noise``
+        (see ``reset_noise``); ``labels`` switch the teacher on."""
         batch = int(spikes.shape[0])
         if spikes.shape[1:] != (self.cfg.n_steps, self.cfg.n_input):
             raise ValueError(
@@ -163,7 +207,8 @@ class NetworkCore:
                 f"at dt={self.cfg.dt} ms")
         p = {k: jnp.asarray(v) for k, v in params.arrays().items()}
         net = self.net(batch, labels is not None)
-        out = net._run(p, spikes, self.teacher_current(labels, batch), key, n_trace=n_trace)
+        out = net._run(p, jnp.asarray(spikes), self.teacher_current(labels, batch), jnp.asarray(noise[0]),
+                       jnp.asarray(noise[1]), n_trace=n_trace)
         free, taught = net.split_output(out[1])
         if n_trace:
             return SimResult(spikes, out[0], free, taught, out[2], net.split_output(out[3])[0])

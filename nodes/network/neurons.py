@@ -38,13 +38,12 @@ class AdaptiveLIF(bp.DynamicalSystem):
         self.since = bm.Variable(jnp.full(shape, 1e6, jnp.float32))  # ms since last spike
         self.spike = bm.Variable(jnp.zeros(shape, bool))
 
-    def reset_sample(self, key: jax.Array, jitter: float) -> None:
-        """SEED.md's reset protocol: V near rest with small jitter, spikes, refractory
-        and adaptation cleared (adaptation re-initialised with a small random value)."""
-        k1, k2 = jax.random.split(key)
+    def reset_sample(self, v_jitter: jax.Array, a_init: jax.Array) -> None:
+        """SEED.md's reset protocol: V at rest plus ``v_jitter`` (mV), adaptation
+        re-initialised to ``a_init``, spikes and refractory state cleared."""
         shape = (self.batch, self.n)
-        self.V.value = self.V_rest + jitter * jax.random.normal(k1, shape)
-        self.a.value = 0.05 * jnp.abs(jax.random.normal(k2, shape))
+        self.V.value = self.V_rest + jnp.broadcast_to(v_jitter, shape)
+        self.a.value = jnp.broadcast_to(a_init, shape)
         self.since.value = jnp.full(shape, 1e6, jnp.float32)
         self.spike.value = jnp.zeros(shape, bool)
 
