@@ -1,0 +1,253 @@
+"""Every message that crosses a socket, in one module.
+
+Wire format: a ZeroMQ multipart message ``[header, *buffers]``. The header is a msgpack
+map ``{"v": SCHEMA_VERSION, "kind", "run", "seq", "sender", "body", "arrays"}``; each
+array travels as a raw little-endian buffer frame described in ``arrays`` by name,
+dtype and shape (no nested lists, no pickle). ``decode`` validates everything before
+allocating: schema version, kind, field types, dtypes from an allow-list, shapes that
+match the buffer sizes, and a maximum message size. A bad message raises
+``MessageError`` with a reason; nodes count it and drop it, they never crash on it.
+
+Spikes travel as event lists: for a batch of B samples, ``steps`` and ``neurons`` hold
+one entry per spike, ``offsets`` (B + 1) delimit each sample's events (like NWB's
+``spike_times_index``), with the population size and dt beside them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import msgpack
+import numpy as np
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 64 << 20
+ALLOWED_DTYPES = {"bool", "uint8", "int32", "int64", "float32", "float64"}
+
+
+class MessageError(ValueError):
+    """A message that fails validation; ``reason`` is a short machine-friendly tag."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Message:
+    run: str
+    seq: int
+    sender: str = ""
+    KIND: ClassVar[str] = ""
+    ARRAYS: ClassVar[tuple[str, ...]] = ()
+
+    def body(self) -> dict[str, Any]:
+        skip = {"run", "seq", "sender", *self.ARRAYS}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
+
+    def to_wire(self) -> list[bytes]:
+        arrays = [np.ascontiguousarray(getattr(self, n)) for n in self.ARRAYS]
+        header = {
+            "v": SCHEMA_VERSION, "kind": self.KIND, "run": self.run, "seq": self.seq,
+            "sender": self.sender, "body": self.body(),
+            "arrays": [[n, a.dtype.name, list(a.shape)] for n, a in zip(self.ARRAYS, arrays)],
+        }
+        frames = [msgpack.packb(header, use_bin_type=True)]
+        frames += [a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes() for a in arrays]
+        return frames
+
+    def validate(self) -> None:
+        """Kind-specific consistency checks; raise MessageError."""
+
+
+@dataclass(frozen=True)
+class SpikeBatch(Message):
+    """Spike events of one population for a batch of samples."""
+
+    population: str = "input"
+    n_neurons: int = 0
+    n_steps: int = 0
+    dt: float = 0.0
+    epoch: int = 0
+    attempt: int = 0
+    weight_version: int = 0
+    replay: bool = False
+    sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # -1: unknown
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    neurons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    KIND: ClassVar[str] = "spikes"
+    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "offsets", "steps", "neurons")
+
+    @classmethod
+    def from_raster(cls, raster: np.ndarray, *, run: str, seq: int, population: str, dt: float,
+                    sample_ids: np.ndarray, labels: np.ndarray | None = None, **kw: Any) -> "SpikeBatch":
+        raster = np.asarray(raster, bool)
+        b, t, n = raster.shape
+        bi, steps, neurons = np.nonzero(raster)  # row-major: grouped by sample, then time
+        offsets = np.zeros(b + 1, np.int64)
+        np.cumsum(np.bincount(bi, minlength=b), out=offsets[1:])
+        lab = np.full(b, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
+        return cls(run=run, seq=seq, population=population, n_neurons=n, n_steps=t, dt=dt,
+                   sample_ids=np.asarray(sample_ids, np.int64), labels=lab, offsets=offsets,
+                   steps=steps.astype(np.int32), neurons=neurons.astype(np.int32), **kw)
+
+    def to_raster(self) -> np.ndarray:
+        b = len(self.sample_ids)
+        out = np.zeros((b, self.n_steps, self.n_neurons), bool)
+        rows = np.repeat(np.arange(b), np.diff(self.offsets))
+        out[rows, self.steps, self.neurons] = True
+        return out
+
+    def validate(self) -> None:
+        b = len(self.sample_ids)
+        if self.n_neurons < 0 or self.n_steps < 0 or not self.dt > 0:
+            raise MessageError("bad-field", "n_neurons, n_steps must be >= 0 and dt > 0")
+        if self.labels.shape != (b,) or self.offsets.shape != (b + 1,):
+            raise MessageError("bad-shape", f"labels/offsets do not match {b} samples")
+        if self.steps.shape != self.neurons.shape or self.steps.ndim != 1:
+            raise MessageError("bad-shape", "steps and neurons must be 1-D and of equal length")
+        if self.offsets[0] != 0 or self.offsets[-1] != len(self.steps) or np.any(np.diff(self.offsets) < 0):
+            raise MessageError("bad-offsets", "offsets must rise from 0 to the number of events")
+        if len(self.steps) and (self.steps.min() < 0 or self.steps.max() >= self.n_steps
+                                or self.neurons.min() < 0 or self.neurons.max() >= self.n_neurons):
+            raise MessageError("out-of-range", "an event lies outside n_steps x n_neurons")
+        if self.n_steps * self.n_neurons * b > MAX_MESSAGE_BYTES * 8:
+            raise MessageError("too-large", "the dense raster of this batch would be too large")
+
+
+@dataclass(frozen=True)
+class WeightUpdate(Message):
+    """The learner's new plastic state after ``version`` updates."""
+
+    version: int = 0
+    samples_seen: int = 0
+    w_ih: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    theta: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    w_ho: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    KIND: ClassVar[str] = "weights"
+    ARRAYS: ClassVar[tuple[str, ...]] = ("w_ih", "theta", "w_ho")
+
+    def validate(self) -> None:
+        if self.w_ih.ndim != 2 or self.w_ho.ndim != 2 or self.theta.shape != (self.w_ih.shape[1],) \
+                or self.w_ho.shape[0] != self.w_ih.shape[1]:
+            raise MessageError("bad-shape", "w_ih (in, hidden), theta (hidden,), w_ho (hidden, out)")
+        for n in self.ARRAYS:
+            a = getattr(self, n)
+            if a.dtype != np.float32 or not np.all(np.isfinite(a)):
+                raise MessageError("bad-value", f"{n} must be finite float32")
+
+
+@dataclass(frozen=True)
+class Prediction(Message):
+    sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.int32))
+    weight_version: int = 0
+    replay: bool = False
+    KIND: ClassVar[str] = "prediction"
+    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "predicted", "counts")
+
+    def validate(self) -> None:
+        b = len(self.sample_ids)
+        if self.labels.shape != (b,) or self.predicted.shape != (b,) or self.counts.ndim != 2 \
+                or self.counts.shape[0] != b:
+            raise MessageError("bad-shape", f"labels, predicted, counts must have {b} rows")
+
+
+@dataclass(frozen=True)
+class Metrics(Message):
+    values: dict[str, float] = field(default_factory=dict)
+    KIND: ClassVar[str] = "metrics"
+
+    def validate(self) -> None:
+        if not all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in self.values.items()):
+            raise MessageError("bad-field", "metrics values must map names to numbers")
+
+
+@dataclass(frozen=True)
+class Control(Message):
+    command: str = ""
+    args: dict[str, Any] = field(default_factory=dict)
+    KIND: ClassVar[str] = "control"
+    COMMANDS: ClassVar[frozenset[str]] = frozenset(
+        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "ack", "hello"})
+
+    def validate(self) -> None:
+        if self.command not in self.COMMANDS:
+            raise MessageError("bad-command", f"unknown command {self.command!r}")
+
+
+@dataclass(frozen=True)
+class Heartbeat(Message):
+    node: str = ""
+    time: float = 0.0
+    status: dict[str, Any] = field(default_factory=dict)
+    KIND: ClassVar[str] = "heartbeat"
+
+
+KINDS: dict[str, type[Message]] = {c.KIND: c for c in (SpikeBatch, WeightUpdate, Prediction, Metrics,
+                                                       Control, Heartbeat)}
+
+
+def _field_types(cls: type[Message]) -> dict[str, Any]:
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def decode(frames: list[bytes]) -> Message:
+    """Validate and build a message from its frames; raise MessageError on anything wrong."""
+    if not frames:
+        raise MessageError("empty", "no frames")
+    size = sum(len(f) for f in frames)
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageError("too-large", f"{size} bytes > {MAX_MESSAGE_BYTES}")
+    try:
+        h = msgpack.unpackb(frames[0], raw=False, strict_map_key=True, max_bin_len=0,
+                            max_array_len=1 << 16, max_map_len=1 << 12, max_str_len=1 << 16)
+    except Exception as e:  # msgpack raises several unrelated types on garbage
+        raise MessageError("bad-header", f"header is not msgpack ({type(e).__name__})") from e
+    if not isinstance(h, dict):
+        raise MessageError("bad-header", "header is not a map")
+    if h.get("v") != SCHEMA_VERSION:
+        raise MessageError("wrong-version", f"schema version {h.get('v')!r}, expected {SCHEMA_VERSION}")
+    cls = KINDS.get(h.get("kind"))  # type: ignore[arg-type]
+    if cls is None:
+        raise MessageError("unknown-kind", f"kind {h.get('kind')!r}")
+    run, seq, sender, body, specs = (h.get(k) for k in ("run", "seq", "sender", "body", "arrays"))
+    if not isinstance(run, str) or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 \
+            or not isinstance(sender, str) or not isinstance(body, dict) or not isinstance(specs, list):
+        raise MessageError("bad-header", "run (str), seq (int >= 0), sender, body, arrays required")
+    names = [s[0] if isinstance(s, list) and s else None for s in specs]
+    if names != list(cls.ARRAYS) or len(frames) != 1 + len(specs):
+        raise MessageError("bad-arrays", f"{cls.KIND} carries arrays {list(cls.ARRAYS)}")
+    kwargs: dict[str, Any] = {}
+    for spec, buf in zip(specs, frames[1:]):
+        if len(spec) != 3 or spec[1] not in ALLOWED_DTYPES or not isinstance(spec[2], list) \
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in spec[2]):
+            raise MessageError("bad-arrays", f"array spec {spec!r}")
+        dtype = np.dtype(spec[1]).newbyteorder("<")
+        count = int(np.prod(spec[2], dtype=np.int64))
+        if count * dtype.itemsize != len(buf):
+            raise MessageError("bad-arrays", f"{spec[0]}: {len(buf)} bytes for shape {spec[2]} {spec[1]}")
+        kwargs[spec[0]] = np.frombuffer(buf, dtype=dtype).astype(dtype.newbyteorder("="))\
+            .reshape(spec[2])
+    fields = _field_types(cls)
+    for k, v in body.items():
+        f = fields.get(k)
+        if f is None or k in cls.ARRAYS or k in ("run", "seq", "sender"):
+            raise MessageError("bad-field", f"unexpected field {k!r} in {cls.KIND}")
+        want = {"int": int, "float": (int, float), "str": str, "bool": bool}.get(str(f.type).split("[")[0])
+        if want is int and (not isinstance(v, int) or isinstance(v, bool)):
+            raise MessageError("bad-field", f"{k} must be an integer")
+        if want is not None and not isinstance(v, want):
+            raise MessageError("bad-field", f"{k} must be {f.type}")
+        if str(f.type).startswith("dict") and not isinstance(v, dict):
+            raise MessageError("bad-field", f"{k} must be a map")
+        kwargs[k] = float(v) if f.type == "float" else v
+    msg = cls(run=run, seq=seq, sender=sender, **kwargs)
+    msg.validate()
+    return msg
