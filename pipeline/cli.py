@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.jobs import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
+from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
 
 log = logging.getLogger("byob")
 
@@ -130,6 +130,24 @@ def cmd_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(a: argparse.Namespace) -> int:
+    from pipeline.launcher import run_pipeline
+
+    if a.epochs < 1 or (a.samples is not None and a.samples < 1):
+        raise UsageError("--epochs and --samples must be at least 1")
+    if a.workers != 1:
+        raise UsageError("--workers other than 1 is not supported yet (network fan-out is pending)")
+    job = {"epochs": a.epochs, "samples": a.samples, "seed": a.seed, "split_seed": a.split_seed,
+           "mode": a.mode, "model_dir": a.model_dir}
+    code, result = run_pipeline(job, a.exit_when_done)
+    if not result.get("ok"):
+        print(f"byob run: error: {result.get('error')}", file=sys.stderr)
+    _emit(result, a.json, [f"run {result['run']} ({result['mode']}): test accuracy "
+                           f"{(result['test_accuracy'] or 0):.2%}, {result['samples_per_second'] or 0:.0f} "
+                           f"samples/s, model {result['model']}"])
+    return 0 if result.get("ok") and code in (0, None) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="byob", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -163,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
     m.add_argument("--json", action="store_true", help="print a JSON list as the last line")
     m.set_defaults(fn=cmd_models)
+
+    r = sub.add_parser("run", formatter_class=fmt, help="run the streaming pipeline (Procfile) on one job",
+                       description="Start the encoder, network, learner and controller processes of "
+                                   "the Procfile (via honcho), train and evaluate a model over ZeroMQ.")
+    r.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the training split")
+    r.add_argument("--samples", type=int, default=None, help="cap on samples per epoch (default: all)")
+    r.add_argument("--seed", type=int, default=0, help="seed of weights, spikes and sample order")
+    r.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+    r.add_argument("--mode", choices=["lockstep", "async"], default="lockstep",
+                   help="lockstep reproduces `byob train` exactly; async never waits for the learner")
+    r.add_argument("--workers", type=int, default=1, help="network workers")
+    r.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where the model is saved")
+    r.add_argument("--exit-when-done", action="store_true", help="stop all processes after the job")
+    r.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    r.set_defaults(fn=cmd_run)
 
     b = sub.add_parser("bench", formatter_class=fmt, help="training and inference speed vs a plain baseline",
                        description="Samples/s of training (STDP) and batched inference at dt 0.1 ms and "

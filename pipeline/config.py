@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
+
+DEFAULT_EPOCHS = 8  # of `byob train` and `byob run`
+DEFAULT_MODEL_DIR = Path("models")
 
 
 def _from_dict(cls: type[T], data: Mapping[str, Any], where: str) -> T:

@@ -14,13 +14,11 @@ from typing import Any, Callable
 import numpy as np
 
 from nodes.network.params import init_params
-from pipeline.config import Config
+from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR, Config
 from pipeline.data import Split, load_split
 from pipeline.trainer import EpochLog, classify, infer, train
 from store.models import Model, load_model, save_model
 
-DEFAULT_EPOCHS = 8
-DEFAULT_MODEL_DIR = Path("models")
 
 
 def accuracy(params, config: Config, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, np.ndarray, np.ndarray]:

@@ -148,6 +148,7 @@ class Prediction(Message):
     predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.int32))
     weight_version: int = 0
+    phase: str = "test"  # train: the free output before learning; test: evaluation
     replay: bool = False
     KIND: ClassVar[str] = "prediction"
     ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "predicted", "counts")
@@ -175,7 +176,7 @@ class Control(Message):
     args: dict[str, Any] = field(default_factory=dict)
     KIND: ClassVar[str] = "control"
     COMMANDS: ClassVar[frozenset[str]] = frozenset(
-        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "ack", "hello"})
+        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "ack", "hello", "done"})
 
     def validate(self) -> None:
         if self.command not in self.COMMANDS:

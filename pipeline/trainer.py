@@ -20,6 +20,8 @@ from nodes.network.core import NetworkCore, SimResult
 from nodes.network.params import NetParams
 from pipeline.config import Config
 
+EVAL_EPOCH = 1_000_000  # the "epoch" coordinate of evaluation spike trains
+INFER_BATCH = 256
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running accuracy)
 
 
@@ -38,14 +40,19 @@ def _bucket(n: int, cap: int) -> int:
 
 
 def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int, epoch: int,
-            ids: np.ndarray, labels: np.ndarray | None, n_trace: int = 0) -> tuple[SimResult, np.ndarray]:
+            ids: np.ndarray, labels: np.ndarray | None, n_trace: int = 0,
+            spikes: np.ndarray | None = None) -> tuple[SimResult, np.ndarray]:
     """Present a batch; samples whose hidden layer stays below ``min_hidden_spikes`` are
     presented again with boosted rates (Diehl & Cook's retry on silence). Only the quiet
-    samples are re-run. Returns the final result per sample and the attempt that made it."""
+    samples are re-run. ``spikes`` are the encoder's trains when they came over the wire
+    (the same as ``encode`` would give). Returns the final result per sample and the
+    attempt that made it."""
     cfg = core.cfg
     ids = np.asarray(ids)
     attempts = np.zeros(len(ids), np.int64)
-    res = core.simulate(params, encode(images, cfg, seed, epoch, ids),
+    if spikes is None:
+        spikes = encode(images, cfg, seed, epoch, ids)
+    res = core.simulate(params, spikes,
                         core.reset_noise(seed, epoch, ids), labels, n_trace).to_numpy()
     for attempt in range(1, cfg.max_retries + 1):
         quiet = np.flatnonzero(res.hidden.sum(axis=(1, 2)) < cfg.min_hidden_spikes)
@@ -58,6 +65,20 @@ def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int,
         res = res.replace_rows(quiet, again, len(quiet))
         attempts[quiet] = attempt
     return res, attempts
+
+
+def epoch_order(seed: int, epoch: int, n_total: int, n: int) -> np.ndarray:
+    """The sample order of one training epoch (a fresh permutation per epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n_total)[:n]
+
+
+def eval_batches(n: int, batch: int = INFER_BATCH):
+    """(ids, padded ids) per inference batch; the last is padded by repeating its last id
+    so every batch has one shape (one compiled program)."""
+    for s in range(0, n, batch):
+        ids = np.arange(s, min(s + batch, n))
+        pad = np.concatenate([ids, np.full(batch - len(ids), ids[-1])]) if len(ids) < batch else ids
+        yield ids, pad
 
 
 def to_numpy(params: NetParams) -> NetParams:
@@ -96,7 +117,7 @@ def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epoch
     t0 = time.perf_counter()
     for e in range(start_epoch, start_epoch + epochs):
         te = time.perf_counter()
-        order = np.random.default_rng([seed, e]).permutation(len(X))[:n]
+        order = epoch_order(seed, e, len(X), n)
         correct = 0
         for k, idx in enumerate(order):
             current = apply_plastic(params, plastic)
@@ -117,15 +138,13 @@ def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epoch
     return out
 
 
-def infer(params: NetParams, config: Config, X: np.ndarray, seed: int, batch: int = 256,
-          epoch: int = 1_000_000) -> tuple[np.ndarray, np.ndarray]:
+def infer(params: NetParams, config: Config, X: np.ndarray, seed: int, batch: int = INFER_BATCH,
+          epoch: int = EVAL_EPOCH) -> tuple[np.ndarray, np.ndarray]:
     """Batched inference: output spike counts (n, n_output) and predictions (n,).
     The last batch is padded to the same shape so only one program is compiled."""
     core = NetworkCore.for_config(config.network)
     counts = np.zeros((len(X), config.network.n_output), np.int32)
-    for s in range(0, len(X), batch):
-        ids = np.arange(s, min(s + batch, len(X)))
-        pad = np.concatenate([ids, np.full(batch - len(ids), ids[-1])]) if len(ids) < batch else ids
+    for ids, pad in eval_batches(len(X), batch):
         res, _ = present(core, params, X[pad], seed, epoch, pad, None)
         counts[ids] = res.output_counts()[: len(ids)]
     preds = classify(counts, np.random.default_rng([seed, 7]))

@@ -1,0 +1,75 @@
+"""Encoder process: turns the job's digits into input spike batches (lossless PUSH).
+
+Training samples go one per message in the trainer's order; evaluation samples go in
+padded batches of ``INFER_BATCH``. Sending blocks when the network's queue is full, so
+nothing is lost; the shell keeps heartbeating while it waits.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import zmq
+
+from nodes.encoder.core import encode
+from pipeline.job import PipelineJob
+from pipeline.messages import Control, SpikeBatch
+from pipeline.node import NodeShell
+from pipeline.trainer import EVAL_EPOCH, epoch_order, eval_batches
+from pipeline.wiring import open_socket
+
+
+class EncoderNode(NodeShell):
+    role = "encoder"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = open_socket(self.ctx, "spikes", self.role)
+
+    def push(self, msg: SpikeBatch) -> bool:
+        frames = msg.to_wire()
+        while not self.stopping:
+            if self.out.poll(100, zmq.POLLOUT):
+                self.out.send_multipart(frames, copy=False)
+                return True
+            self.heartbeat()
+        return False
+
+    def step(self) -> None:
+        if not self.control.poll(100):
+            return
+        msg = self.receive(self.control)
+        if isinstance(msg, Control) and msg.command == "train":
+            self.run_job(PipelineJob.from_dict(msg.args))
+        elif isinstance(msg, Control) and msg.command == "stop":
+            self.stopping = True
+
+    def run_job(self, job: PipelineJob) -> None:
+        self.run_id = job.run
+        model, split = job.model_and_split()
+        cfg = model.config.network
+        n = job.n_per_epoch(split)
+        sent = 0
+        for e in range(model.epochs_done, model.epochs_done + job.epochs):
+            for idx in epoch_order(model.seed, e, len(split.X_train), n):
+                ids = [int(idx)]
+                raster = encode(split.X_train[ids], cfg, model.seed, e, ids)
+                if not self.push(SpikeBatch.from_raster(
+                        raster, run=job.run, seq=self.next_seq(), sender=self.name, population="input",
+                        dt=cfg.dt, sample_ids=ids, labels=split.y_train[ids], epoch=e)):
+                    return
+                sent += 1
+                self.status = {"sent": sent}
+        for ids, pad in eval_batches(len(split.X_test)):
+            raster = encode(split.X_test[pad], cfg, model.seed, EVAL_EPOCH, pad)
+            if not self.push(SpikeBatch.from_raster(
+                    raster, run=job.run, seq=self.next_seq(), sender=self.name, population="input",
+                    dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH)):
+                return
+        self.log.info("job %s: sent %d training samples and %d test samples", job.run, sent,
+                      len(split.X_test))
+        self.tell("done", sent=sent)
+
+
+if __name__ == "__main__":
+    sys.exit(EncoderNode().serve())

@@ -1,0 +1,162 @@
+"""Network process: presents input spike batches to the BrainPy core.
+
+Training (one sample per message): present with the teacher, publish the free output's
+prediction, hand the rasters to the learner, then apply the learner's weights. In
+``lockstep`` mode it waits for the update of sample n before presenting n+1, which
+reproduces the in-process trainer exactly; in ``async`` mode it never waits and
+applies the newest weights that have arrived (each prediction records the weight
+version that made it). Evaluation batches run batched, then the model is saved.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import zmq
+
+from nodes.learner.core import Plastic, apply_plastic
+from nodes.network.core import NetworkCore
+from pipeline.job import PipelineJob
+from pipeline.messages import Control, Prediction, SpikeBatch, WeightUpdate
+from pipeline.node import NodeShell
+from pipeline.trainer import EVAL_EPOCH, classify, present, to_numpy
+from pipeline.wiring import open_socket
+from store.models import save_model
+
+
+class NetworkNode(NodeShell):
+    role = "network"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spikes = open_socket(self.ctx, "spikes", self.role)
+        self.to_learner = open_socket(self.ctx, "plasticity", self.role)
+        self.weights = open_socket(self.ctx, "weights", self.role)
+        self.results = open_socket(self.ctx, "results", self.role)
+
+    def step(self) -> None:
+        if not self.control.poll(100):
+            return
+        msg = self.receive(self.control)
+        if isinstance(msg, Control) and msg.command == "train":
+            self.run_job(PipelineJob.from_dict(msg.args))
+        elif isinstance(msg, Control) and msg.command == "stop":
+            self.stopping = True
+
+    def wait(self, sock: zmq.Socket, kind: type, timeout_s: float | None = None):
+        """Next valid message of ``kind`` on ``sock``; heartbeats while waiting."""
+        t0 = time.monotonic()
+        while not self.stopping:
+            if sock.poll(100):
+                msg = self.receive(sock)
+                if isinstance(msg, kind):
+                    return msg
+                if msg is not None:
+                    self.dropped["unexpected-kind"] += 1
+            self.heartbeat()
+            if timeout_s is not None and time.monotonic() - t0 > timeout_s:
+                return None
+        return None
+
+    def check_input(self, msg: SpikeBatch, n_steps: int, n_input: int) -> bool:
+        ok = msg.population == "input" and msg.n_steps == n_steps and msg.n_neurons == n_input
+        if not ok:
+            self.dropped["wrong-shape"] += 1
+            self.log.warning("dropped spikes from %s: population %s, %d x %d; expected input %d x %d",
+                             msg.sender, msg.population, msg.n_steps, msg.n_neurons, n_steps, n_input)
+        return ok
+
+    def run_job(self, job: PipelineJob) -> None:
+        self.run_id = job.run
+        model, split = job.model_and_split()
+        cfg = model.config.network
+        core = NetworkCore.for_config(cfg)
+        params, version = model.params, 0
+        rng = np.random.default_rng([model.seed, 11])
+        n_train = job.n_per_epoch(split) * job.epochs
+        t0 = time.perf_counter()
+        for k in range(n_train):
+            msg = self.wait(self.spikes, SpikeBatch)
+            while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
+                msg = self.wait(self.spikes, SpikeBatch)
+            if msg is None:
+                return
+            ids = msg.sample_ids
+            res, attempts = present(core, params, split.X_train[ids], model.seed, msg.epoch, ids, msg.labels,
+                                    spikes=msg.to_raster())
+            pred = classify(res.output_counts(), rng)
+            self.send(self.results, Prediction(
+                run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
+                predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
+                phase="train"))
+            for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output),
+                                ("taught", res.taught)):
+                self.send(self.to_learner, SpikeBatch.from_raster(
+                    raster, run=job.run, seq=k, sender=self.name, population=pop, dt=cfg.dt,
+                    sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
+                    weight_version=version))
+            if job.mode == "lockstep":
+                params, version = self.apply(params, version, until=k + 1)
+            else:
+                params, version = self.apply(params, version, until=None)
+            self.status = {"trained": k + 1, "weight_version": version}
+            if params is None:
+                return
+        params, version = self.apply(params, version, until=n_train)  # async: catch up at the end
+        if params is None:
+            return
+        train_s = time.perf_counter() - t0
+        counts = np.zeros((len(split.X_test), cfg.n_output), np.int32)
+        seen = 0
+        while seen < job.n_eval_batches(split):
+            msg = self.wait(self.spikes, SpikeBatch)
+            if msg is None:
+                return
+            if msg.epoch != EVAL_EPOCH or not self.check_input(msg, cfg.n_steps, cfg.n_input):
+                continue
+            res, _ = present(core, params, split.X_test[msg.sample_ids], model.seed, EVAL_EPOCH,
+                             msg.sample_ids, None, spikes=msg.to_raster())
+            uniq, first = np.unique(msg.sample_ids, return_index=True)
+            c = res.output_counts()[first]
+            counts[uniq] = c
+            self.send(self.results, Prediction(
+                run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=uniq.astype(np.int64),
+                labels=msg.labels[first], predicted=np.argmax(c, 1).astype(np.int64), counts=c,
+                weight_version=version, phase="test"))
+            seen += 1
+        preds = classify(counts, np.random.default_rng([model.seed, 7]))
+        acc = float(np.mean(preds == split.y_test))
+        model.params = to_numpy(params)
+        model.epochs_done += job.epochs
+        model.samples_seen += n_train
+        model.history.append({"epochs": job.epochs, "samples_per_epoch": job.n_per_epoch(split),
+                              "split_seed": job.split_seed, "test_accuracy": acc, "mode": job.mode,
+                              "run": job.run, "train_seconds": round(train_s, 3)})
+        path = save_model(model, job.model_dir)
+        self.log.info("job %s: trained %d samples in %.1f s, test accuracy %.2f%%, saved %s",
+                      job.run, n_train, train_s, 100 * acc, path)
+        self.tell("done", model=str(path), test_accuracy=acc, train_seconds=train_s,
+                  samples_per_second=n_train / max(train_s, 1e-9), predictions=preds.tolist(),
+                  weight_version=version)
+
+    def apply(self, params, version: int, until: int | None):
+        """Apply weight updates: wait until ``version >= until`` (lockstep, or the end of
+        async training), or only drain what has arrived (``until`` None)."""
+        while until is None or version < until:
+            if until is None and not self.weights.poll(0):
+                break
+            msg = self.wait(self.weights, WeightUpdate)
+            if msg is None:
+                return None, version
+            if msg.version <= version:
+                self.dropped["stale-weights"] += 1
+                continue
+            params = apply_plastic(params, Plastic(msg.w_ih, msg.theta, msg.w_ho))
+            version = msg.version
+        return params, version
+
+
+if __name__ == "__main__":
+    sys.exit(NetworkNode().serve())

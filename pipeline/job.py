@@ -1,0 +1,47 @@
+"""A pipeline job as every node sees it: the same arguments, the same derived facts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.data import Split, load_split
+from pipeline.config import DEFAULT_EPOCHS
+from pipeline.jobs import TrainJob, new_or_loaded
+from pipeline.trainer import INFER_BATCH
+from store.models import Model
+
+
+@dataclass(frozen=True)
+class PipelineJob:
+    epochs: int = DEFAULT_EPOCHS
+    samples: int | None = None
+    seed: int = 0
+    split_seed: int = 0
+    model: str | None = None
+    model_dir: str = "models"
+    mode: str = "lockstep"  # lockstep | async
+    run: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PipelineJob":
+        job = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        if job.mode not in ("lockstep", "async"):
+            raise ValueError(f"mode must be lockstep or async, got {job.mode!r}")
+        return job
+
+    def model_and_split(self) -> tuple[Model, Split]:
+        model = new_or_loaded(TrainJob(epochs=self.epochs, samples=self.samples, seed=self.seed,
+                                       split_seed=self.split_seed, model=self.model))
+        return model, load_split(self.split_seed)
+
+    def n_per_epoch(self, split: Split) -> int:
+        n = len(split.X_train)
+        return n if self.samples is None else min(self.samples, n)
+
+    def n_eval_batches(self, split: Split) -> int:
+        return -(-len(split.X_test) // INFER_BATCH)

@@ -1,0 +1,62 @@
+"""``byob run``: start the Procfile's processes with honcho's own manager, run one job.
+
+The processes are exactly the Procfile's lines (scaled with ``--workers`` for the
+network once fan-out lands); the job reaches the controller through the environment.
+honcho stops every process when one exits; with ``--exit-when-done`` the controller
+exits after the job, so the whole pipeline stops and ``byob run`` returns its code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def procfile_processes(path: Path = ROOT / "Procfile") -> dict[str, str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no Procfile; run byob from the project checkout")
+    return dict(parse_procfile(path.read_text()).processes)
+
+
+def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROOT / "Procfile",
+                 env: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None]:
+    """Run the Procfile's processes for ``job``; returns honcho's exit code and the result."""
+    with tempfile.TemporaryDirectory(prefix="byob-run-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        bin_dir = str(Path(sys.executable).parent)
+        penv = {**os.environ, **(env or {}),
+                "BYOB_JOB": json.dumps(job), "BYOB_RESULT_FILE": str(result_file),
+                "BYOB_EXIT_WHEN_DONE": "1" if exit_when_done else "0",
+                "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+                "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        manager = Manager(Printer(output=sys.stderr))
+        for name, cmd in procfile_processes(procfile).items():
+            manager.add_process(f"{name}.1", cmd, env={**penv, "HONCHO_PROCESS_NAME": f"{name}.1"},
+                                cwd=os.getcwd())
+        manager.loop()
+        result = json.loads(result_file.read_text()) if result_file.exists() else None
+        if result is None:
+            result = _failure(manager)
+        return int(manager.returncode or 0), result
+
+
+def _failure(manager: Manager) -> dict[str, Any]:
+    """What to report when honcho stopped the pipeline before the controller reported:
+    the first process that exited on its own, and how."""
+    exited = [(name, p.get("returncode")) for name, p in manager._processes.items()
+              if p.get("returncode") not in (None, 0, -15)]  # SIGTERM, 0: stopped by honcho
+    name, code = exited[0] if exited else ("?", manager.returncode)
+    how = "was killed" if code == -9 else f"exited with code {code}"
+    return {"ok": False, "error": f"node {name} {how}; honcho stopped the others", "run": None,
+            "mode": None, "model": None, "test_accuracy": None, "samples_per_second": None,
+            "dropped": {}}

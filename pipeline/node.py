@@ -1,0 +1,116 @@
+"""The thin process shell every node shares: sockets, handshake, heartbeats, logging,
+validated receive, clean shutdown on SIGINT/SIGTERM.
+
+A node's ``run`` loop polls its sockets with a timeout, so it heartbeats and notices a
+shutdown request within ``HEARTBEAT_S`` even while idle. Messages that fail validation
+are counted per reason, logged with the sender, and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import zmq
+
+from pipeline.messages import Control, Heartbeat, Message, MessageError, decode
+from pipeline.wiring import open_socket
+
+HEARTBEAT_S = 0.5
+HB_SUFFIX = "#hb"
+
+
+def setup_logging(name: str) -> logging.Logger:
+    logging.basicConfig(level=os.environ.get("BYOB_LOG_LEVEL", "INFO"),
+                        format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    return logging.getLogger(name)
+
+
+class NodeShell:
+    role = "node"
+
+    def __init__(self) -> None:
+        self.name = os.environ.get("HONCHO_PROCESS_NAME", self.role)
+        self.log = setup_logging(self.name)
+        self.ctx = zmq.Context()
+        self.control = open_socket(self.ctx, "control", self.role, identity=self.name)
+        self.run_id = ""
+        self.seq = 0
+        self.dropped: Counter[str] = Counter()
+        self.stopping = False
+        self.status: dict[str, Any] = {}
+        self._hb_stop = threading.Event()
+        self._hb = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.log.info("received %s, shutting down", signal.Signals(signum).name)
+        self.stopping = True
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def send(self, sock: zmq.Socket, msg: Message) -> None:
+        sock.send_multipart(msg.to_wire(), copy=False)
+
+    def tell(self, command: str, **args: Any) -> None:
+        self.send(self.control, Control(run=self.run_id, seq=self.next_seq(), sender=self.name,
+                                        command=command, args=args))
+
+    def receive(self, sock: zmq.Socket) -> Message | None:
+        """One validated message, or None (counted and logged) if it is bad."""
+        frames = sock.recv_multipart()
+        try:
+            return decode(frames)
+        except MessageError as e:
+            self.dropped[e.reason] += 1
+            self.log.warning("dropped a bad message on %s: %s", sock.getsockopt(zmq.LAST_ENDPOINT)
+                             .decode(errors="replace") or "socket", e)
+            return None
+
+    def _beat(self) -> None:
+        """Heartbeats from a thread with its own socket (sockets are not shared between
+        threads), so a node busy compiling or simulating still proves it is alive; a
+        killed or stopped process falls silent."""
+        sock = open_socket(self.ctx, "control", self.role, identity=self.name + HB_SUFFIX)
+        seq = 0
+        try:
+            while not self._hb_stop.wait(HEARTBEAT_S):
+                seq += 1
+                msg = Heartbeat(run=self.run_id, seq=seq, sender=self.name, node=self.name,
+                                time=time.time(), status={**self.status, "dropped": dict(self.dropped)})
+                sock.send_multipart(msg.to_wire())
+        finally:
+            sock.close(linger=0)
+
+    def heartbeat(self) -> None:
+        """Kept for the loops' sake: heartbeats are sent by the heartbeat thread."""
+
+    def close(self) -> None:
+        self._hb_stop.set()
+        self._hb.join(timeout=2)
+        self.ctx.destroy(linger=2000)
+        self.log.info("closed")
+
+    def serve(self) -> int:
+        """Handshake with the controller, then loop until stopped."""
+        self._hb.start()
+        self.tell("hello", role=self.role, pid=os.getpid())
+        self.log.info("started (pid %d), waiting for jobs", os.getpid())
+        try:
+            while not self.stopping:
+                self.step()
+                self.heartbeat()
+        finally:
+            self.close()
+        return 0
+
+    def step(self) -> None:
+        raise NotImplementedError

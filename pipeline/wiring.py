@@ -1,0 +1,66 @@
+"""Every endpoint, socket kind and per-link policy of the pipeline, in one place.
+
+Each link names who binds, who connects, the socket kinds and its policy:
+- ``lossless``: PUSH/PULL or ROUTER/DEALER; a full queue blocks the sender (credit flow
+  control by high-water mark), so training data and plasticity are never dropped.
+- ``droppable``: PUB/SUB; a slow subscriber loses messages, never slows the sender.
+
+Defaults bind to 127.0.0.1. Override any endpoint with ``BYOB_<LINK>_ENDPOINT``
+(e.g. ``BYOB_SPIKES_ENDPOINT=tcp://10.0.0.5:5751``) or ``BYOB_BASE_PORT`` to move the
+whole block of ports, so nodes can run on different hosts or several pipelines on one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import zmq
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    port_offset: int
+    binder: str  # the node that binds
+    bind_kind: int
+    connect_kind: int
+    policy: str  # lossless | droppable
+    hwm: int
+
+    def endpoint(self) -> str:
+        env = os.environ.get(f"BYOB_{self.name.upper()}_ENDPOINT")
+        if env:
+            return env
+        base = int(os.environ.get("BYOB_BASE_PORT", "5750"))
+        return f"tcp://127.0.0.1:{base + self.port_offset}"
+
+
+LINKS: dict[str, Link] = {l.name: l for l in (
+    # controller <-> every node: hello, jobs, acks, heartbeats
+    Link("control", 0, "controller", zmq.ROUTER, zmq.DEALER, "lossless", 10_000),
+    # encoder -> network: input spike batches
+    Link("spikes", 1, "encoder", zmq.PUSH, zmq.PULL, "lossless", 64),
+    # network -> learner: rasters of one presentation
+    Link("plasticity", 2, "learner", zmq.PULL, zmq.PUSH, "lossless", 64),
+    # learner -> network: new weights
+    Link("weights", 3, "learner", zmq.PUSH, zmq.PULL, "lossless", 64),
+    # network -> controller: predictions
+    Link("results", 4, "controller", zmq.PULL, zmq.PUSH, "lossless", 10_000),
+)}
+
+
+def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | None = None) -> zmq.Socket:
+    """The socket of ``role`` on a link: binds if ``role`` is the link's binder."""
+    link = LINKS[link_name]
+    binds = role == link.binder
+    sock = ctx.socket(link.bind_kind if binds else link.connect_kind)
+    sock.setsockopt(zmq.SNDHWM, link.hwm)
+    sock.setsockopt(zmq.RCVHWM, link.hwm)
+    sock.setsockopt(zmq.LINGER, 2000 if link.policy == "lossless" else 0)
+    if sock.socket_type == zmq.DEALER:
+        sock.setsockopt_string(zmq.IDENTITY, identity or role)
+    if sock.socket_type == zmq.ROUTER:
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    (sock.bind if binds else sock.connect)(link.endpoint())
+    return sock
