@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow bench install clean
+.PHONY: run train test test-slow bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job: train a model on the digits, evaluate it and save it under models/.
+# The main job: the pipeline of the Procfile (controller, encoder, network, learner as
+# separate processes over ZeroMQ) trains a model, evaluates it, saves it under models/
+# and stays up for further jobs until Ctrl-C.
 run: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+
+# The same job in one process, exiting when done.
+train: $(STAMP)
 	$(BIN)/byob train
 
 test: $(STAMP)

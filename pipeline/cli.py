@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    for noisy in ("jax", "absl", "brainpy", "brainstate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_parser()
     a = parser.parse_args(argv)  # argparse itself exits 2 on bad options
     try:

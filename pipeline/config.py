@@ -14,7 +14,7 @@ from typing import Any, Mapping, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_EPOCHS = 8  # of `byob train` and `byob run`
+DEFAULT_EPOCHS = 10  # of `byob train` and `byob run`
 DEFAULT_MODEL_DIR = Path("models")
 
 
@@ -97,13 +97,15 @@ class LearningConfig:
 
     tau_pre: float = 20.0
     tau_post: float = 20.0
-    A_pre: float = 1e-4  # depression per pre spike, times the post trace
-    A_post: float = 1e-2  # potentiation per post spike, times (pre trace - offset)
+    A_pre: float = 2.5e-4  # depression per pre spike, times the post trace
+    A_post: float = 2.5e-2  # potentiation per post spike, times (pre trace - offset)
     x_offset: float = 0.4  # target pre trace: inputs quieter than this depress on a post spike
     theta_plus: float = 0.05  # mV of homeostatic threshold per hidden spike
     target_spikes: float = 0.1  # per hidden neuron per sample; theta relaxes by theta_plus*this
     theta_min: float = -10.0
-    out_rate: float = 1e-2  # two-phase teacher rule hidden->output
+    out_rate: float = 5e-3  # two-phase teacher rule hidden->output
+    anneal: float = 0.85  # learning rates scale by anneal ** (epochs done, fractional)
+    anneal_min: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

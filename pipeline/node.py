@@ -28,6 +28,8 @@ HB_SUFFIX = "#hb"
 def setup_logging(name: str) -> logging.Logger:
     logging.basicConfig(level=os.environ.get("BYOB_LOG_LEVEL", "INFO"),
                         format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    for noisy in ("jax", "absl", "brainpy", "brainstate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return logging.getLogger(name)
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from nodes.encoder.core import encode
-from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_of
+from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_of, training_progress
 from nodes.network.core import NetworkCore, SimResult
 from nodes.network.params import NetParams
 from pipeline.config import Config
@@ -124,7 +124,8 @@ def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epoch
             res, _ = present(core, current, X[idx:idx + 1], seed, e, np.array([idx]), y[idx:idx + 1])
             # Running accuracy: the free-running output layer's prediction before learning.
             correct += int(classify(res.output_counts(), rng)[0] == y[idx])
-            plastic = learner.update(plastic, res.input[0], res.hidden[0], res.output[0], res.taught[0])
+            plastic = learner.update(plastic, res.input[0], res.hidden[0], res.output[0], res.taught[0],
+                                     training_progress(e, k, n))
             if progress:
                 progress(k + 1, n, correct / (k + 1))
         params = to_numpy(apply_plastic(params, plastic))

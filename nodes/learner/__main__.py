@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from nodes.learner.core import LearnerCore, plastic_of
+from nodes.learner.core import LearnerCore, plastic_of, training_progress
 from pipeline.job import PipelineJob
 from pipeline.messages import Control, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
@@ -47,7 +47,9 @@ class LearnerNode(NodeShell):
         self.core = LearnerCore(model.config.network, model.config.learning, model.params)
         self.plastic = plastic_of(model.params)
         self.version = 0
-        self.total = job.n_per_epoch(split) * job.epochs
+        self.per_epoch = job.n_per_epoch(split)
+        self.first_epoch = model.epochs_done
+        self.total = self.per_epoch * job.epochs
         self.pending: dict[int, dict[str, SpikeBatch]] = {}
         self.log.info("job %s: learning from %d presentations", job.run, self.total)
 
@@ -60,7 +62,9 @@ class LearnerNode(NodeShell):
         while len(self.pending.get(self.version, {})) == len(POPULATIONS):
             got = self.pending.pop(self.version)
             r = {p: got[p].to_raster()[0] for p in POPULATIONS}
-            self.plastic = self.core.update(self.plastic, r["input"], r["hidden"], r["output"], r["taught"])
+            e, k = divmod(self.version, self.per_epoch)
+            self.plastic = self.core.update(self.plastic, r["input"], r["hidden"], r["output"], r["taught"],
+                                            training_progress(self.first_epoch + e, k, self.per_epoch))
             self.version += 1
             self.send(self.out, WeightUpdate(
                 run=self.run_id, seq=self.next_seq(), sender=self.name, version=self.version,

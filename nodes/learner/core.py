@@ -11,7 +11,9 @@
   hidden spikes, free and with a teacher current into the true class. Each synapse
   potentiates by its pre trace at the taught post spikes and depresses by the same at
   the free post spikes: the difference is zero once the free layer answers as taught
-  (a spiking perceptron / contrastive Hebbian rule; pre trace, post spikes, teacher).
+  (a spiking perceptron / contrastive Hebbian rule; pre trace, post spikes, teacher);
+- annealing: all learning rates scale by ``anneal ** epochs`` (a schedule, no new
+  information at the synapse).
 The state is a small frozen pytree; every update bumps ``version``.
 """
 
@@ -58,18 +60,19 @@ def _compiled_update(net: NetworkConfig, learn: LearningConfig):
 
 
 def _update_impl(n: NetworkConfig, lc: LearningConfig, st: Plastic, mask: jax.Array, delay: jax.Array,
-                 pre: jax.Array, hidden: jax.Array, free: jax.Array, taught: jax.Array) -> Plastic:
+                 pre: jax.Array, hidden: jax.Array, free: jax.Array, taught: jax.Array,
+                 scale: jax.Array) -> Plastic:
     arrived = delayed_inputs(pre[None], delay)[0]
-    d_ih = stdp_delta(arrived, hidden, n.dt, lc.tau_pre, lc.tau_post, lc.A_pre, lc.A_post, lc.x_offset)
+    d_ih = stdp_delta(arrived, hidden, n.dt, lc.tau_pre, lc.tau_post, lc.A_pre * scale, lc.A_post * scale,
+                      lc.x_offset)
     w_ih = jnp.clip(st.w_ih + d_ih * mask, 0.0, n.w_max)
     w_ih = jnp.clip(_normalise(w_ih, n.w_norm), 0.0, n.w_max)
     theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
     theta = jnp.maximum(theta, lc.theta_min)
     x_hid = traces(hidden, n.dt, lc.tau_pre)
-    ltp = x_hid.T @ taught.astype(jnp.float32)
-    ltd = x_hid.T @ free.astype(jnp.float32)
-    # Soft bounds (multiplicative STDP): weights settle inside [0, 1] on their own.
-    w_ho = jnp.clip(st.w_ho + lc.out_rate * (ltp * (1.0 - st.w_ho) - ltd * st.w_ho), 0.0, 1.0)
+    # Additive and clipped: the change is zero once the free layer fires as taught.
+    d_ho = x_hid.T @ (taught.astype(jnp.float32) - free.astype(jnp.float32))
+    w_ho = jnp.clip(st.w_ho + lc.out_rate * scale * d_ho, 0.0, 1.0)
     return Plastic(w_ih.astype(jnp.float32), theta.astype(jnp.float32), w_ho.astype(jnp.float32))
 
 
@@ -83,7 +86,19 @@ class LearnerCore:
         self._update = _compiled_update(net, learn)
 
     def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
-               taught: jax.Array) -> Plastic:
+               taught: jax.Array, progress: float = 0.0) -> Plastic:
         """One sample: rasters (T, n) of the input (as emitted), hidden, free output and
-        taught output layers."""
-        return self._update(st, self.mask, self.delay, pre, hidden, free, taught)
+        taught output layers. ``progress`` is the training done so far in epochs
+        (see ``training_progress``); the learning rates anneal with it."""
+        return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
+                            jnp.float32(rate_scale(self.learn, progress)))
+
+
+def training_progress(epoch: int, k: int, n: int) -> float:
+    """Training done before sample ``k`` of absolute epoch ``epoch`` (n samples per epoch)."""
+    return epoch + k / max(n, 1)
+
+
+def rate_scale(learn: LearningConfig, progress: float) -> float:
+    """Annealing: learning rates scale by ``anneal ** progress``, never below ``anneal_min``."""
+    return float(max(learn.anneal ** progress, learn.anneal_min))

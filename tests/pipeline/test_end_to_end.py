@@ -146,3 +146,26 @@ def test_killed_node_under_honcho_stops_the_run_with_a_clear_error(tmp_path):
     assert "Traceback" not in err
     for name in ("encoder.1", "network.1", "controller.1"):
         assert f"{name} stopped" in err
+
+
+def test_async_mode_finishes_with_every_prediction(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", "16",
+                        "--mode", "async", "--exit-when-done", "--json", "--model-dir", str(tmp_path)],
+                       cwd=tmp_path, env=env_with_ports(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = last_json(r.stdout)
+    assert res["ok"] and res["mode"] == "async"
+    assert res["test_predictions"] == res["test_unique"] == 540
+    assert load_model(res["model"]).history[-1]["mode"] == "async"
+
+
+def test_honcho_start_on_the_procfile_runs_the_job(tmp_path):
+    """The Procfile itself, started by the honcho command, as `make run` does."""
+    env = {**env_with_ports(), "BYOB_JOB": json.dumps({"epochs": 1, "samples": 8, "model_dir": str(tmp_path)}),
+           "BYOB_EXIT_WHEN_DONE": "1",
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    r = subprocess.run([str(Path(sys.executable).parent / "honcho"), "-f", str(ROOT / "Procfile"),
+                        "-d", str(ROOT), "start"], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1
+    assert '"ok": true' in r.stdout

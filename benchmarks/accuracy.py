@@ -1,0 +1,46 @@
+"""Accuracy of the default `byob train` over split seeds 0-4, with wall time per run
+(compile included: each seed runs in a fresh process, as a user would run it).
+
+Run: ``python -m benchmarks.accuracy [--out benchmarks/results/accuracy.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory() as d:
+        for k in a.seeds:
+            t = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--split-seed", str(k),
+                                "--model-dir", d, "--json"], capture_output=True, text=True, check=True)
+            wall = time.perf_counter() - t
+            s = json.loads(r.stdout.strip().splitlines()[-1])
+            runs.append({"split_seed": k, "test_accuracy": s["test_accuracy"], "wall_seconds": round(wall, 1),
+                         "train_seconds": s["train_seconds"],
+                         "train_samples_per_second": s["train_samples_per_second"]})
+            print(runs[-1], file=sys.stderr)
+    out = {"benchmark": "accuracy", "command": "python -m benchmarks.accuracy", "runs": runs,
+           "mean_test_accuracy": statistics.mean(r["test_accuracy"] for r in runs),
+           "max_wall_seconds": max(r["wall_seconds"] for r in runs)}
+    text = json.dumps(out, indent=2)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
