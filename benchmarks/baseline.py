@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nodes.encoder.core import rates_hz
-from nodes.network.core import mexican_hat
+from nodes.network.core import NetworkCore, mexican_hat
 from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
 from nodes.network.params import NetParams
 from pipeline.config import NetworkConfig
@@ -60,9 +60,9 @@ class PlainNet(bp.DynSysGroup):
 
     def present(self, image: np.ndarray, seed: int) -> dict[str, np.ndarray]:
         """Reset (SEED.md protocol), set the rates, DSRunner.run(t_present) once."""
-        key = jax.random.key(seed)
-        self.hidden.reset_sample(key, self.cfg.reset_jitter)
-        self.output.reset_sample(key, self.cfg.reset_jitter)
+        nh, no = NetworkCore(self.cfg).reset_noise(seed, 0, np.array([0]))
+        self.hidden.reset_sample(jnp.asarray(nh[..., 0]), jnp.asarray(nh[..., 1]))
+        self.output.reset_sample(jnp.asarray(no[..., 0]), jnp.asarray(no[..., 1]))
         for m in (self.syn_ih, self.syn_inh, self.syn_ho, self.syn_oinh, self.delay_ho):
             m.reset_sample()
         self.in_buf.value = jnp.zeros_like(self.in_buf.value)

@@ -41,7 +41,7 @@ def _bucket(n: int, cap: int) -> int:
 
 def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int, epoch: int,
             ids: np.ndarray, labels: np.ndarray | None, n_trace: int = 0,
-            spikes: np.ndarray | None = None) -> tuple[SimResult, np.ndarray]:
+            spikes: np.ndarray | None = None, rasters: bool = True) -> tuple[SimResult, np.ndarray]:
     """Present a batch; samples whose hidden layer stays below ``min_hidden_spikes`` are
     presented again with boosted rates (Diehl & Cook's retry on silence). Only the quiet
     samples are re-run. ``spikes`` are the encoder's trains when they came over the wire
@@ -52,16 +52,17 @@ def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int,
     attempts = np.zeros(len(ids), np.int64)
     if spikes is None:
         spikes = encode(images, cfg, seed, epoch, ids)
-    res = core.simulate(params, spikes,
-                        core.reset_noise(seed, epoch, ids), labels, n_trace).to_numpy()
+    res = core.simulate(params, spikes, core.reset_noise(seed, epoch, ids), labels, n_trace,
+                        rasters).to_numpy()
     for attempt in range(1, cfg.max_retries + 1):
-        quiet = np.flatnonzero(res.hidden.sum(axis=(1, 2)) < cfg.min_hidden_spikes)
+        quiet = np.flatnonzero(res.hidden_counts().sum(1) < cfg.min_hidden_spikes)
         if not len(quiet):
             break
         rows = np.resize(quiet, _bucket(len(quiet), len(ids)))  # pad by repeating
         lab = None if labels is None else np.asarray(labels)[rows]
         again = core.simulate(params, encode(images[rows], cfg, seed, epoch, ids[rows], attempt),
-                              core.reset_noise(seed, epoch, ids[rows], attempt), lab, n_trace).to_numpy()
+                              core.reset_noise(seed, epoch, ids[rows], attempt), lab, n_trace,
+                              rasters).to_numpy()
         res = res.replace_rows(quiet, again, len(quiet))
         attempts[quiet] = attempt
     return res, attempts
@@ -146,7 +147,7 @@ def infer(params: NetParams, config: Config, X: np.ndarray, seed: int, batch: in
     core = NetworkCore.for_config(config.network)
     counts = np.zeros((len(X), config.network.n_output), np.int32)
     for ids, pad in eval_batches(len(X), batch):
-        res, _ = present(core, params, X[pad], seed, epoch, pad, None)
+        res, _ = present(core, params, X[pad], seed, epoch, pad, None, rasters=False)
         counts[ids] = res.output_counts()[: len(ids)]
     preds = classify(counts, np.random.default_rng([seed, 7]))
     return counts, preds

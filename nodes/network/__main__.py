@@ -117,7 +117,7 @@ class NetworkNode(NodeShell):
             if msg.epoch != EVAL_EPOCH or not self.check_input(msg, cfg.n_steps, cfg.n_input):
                 continue
             res, _ = present(core, params, split.X_test[msg.sample_ids], model.seed, EVAL_EPOCH,
-                             msg.sample_ids, None, spikes=msg.to_raster())
+                             msg.sample_ids, None, spikes=msg.to_raster(), rasters=False)
             uniq, first = np.unique(msg.sample_ids, return_index=True)
             c = res.output_counts()[first]
             counts[uniq] = c

@@ -30,20 +30,24 @@ from pipeline.config import NetworkConfig
 
 @dataclass(frozen=True)
 class SimResult:
-    """Rasters are bool (batch, steps, neurons); traces float (batch, steps, k)."""
+    """Rasters are bool (batch, steps, neurons); traces float (batch, steps, k). A
+    counts-only presentation (inference) leaves the rasters None and fills the counts."""
 
-    input: jax.Array
-    hidden: jax.Array
-    output: jax.Array  # the free-running output layer: what classifies
+    input: jax.Array | None
+    hidden: jax.Array | None
+    output: jax.Array | None  # the free-running output layer: what classifies
     taught: jax.Array | None = None  # the same layer with the teacher current (training)
     v_hidden: jax.Array | None = None
     v_output: jax.Array | None = None
+    n_hidden: np.ndarray | None = None  # (batch, n_hidden) spike counts
+    n_output: np.ndarray | None = None  # (batch, n_output) spike counts
+
+    def _fields(self) -> tuple:
+        return (self.input, self.hidden, self.output, self.taught, self.v_hidden, self.v_output,
+                self.n_hidden, self.n_output)
 
     def to_numpy(self) -> "SimResult":
         return SimResult(*(None if a is None else np.asarray(a) for a in self._fields()))
-
-    def _fields(self) -> tuple:
-        return (self.input, self.hidden, self.output, self.taught, self.v_hidden, self.v_output)
 
     def replace_rows(self, rows: np.ndarray, new: "SimResult", n: int) -> "SimResult":
         """Rows ``rows`` replaced by the first ``n`` rows of ``new`` (NumPy results)."""
@@ -58,9 +62,13 @@ class SimResult:
         return SimResult(*out)
 
     def output_counts(self) -> np.ndarray:
+        if self.n_output is not None:
+            return np.asarray(self.n_output, dtype=np.int32)
         return np.asarray(self.output.sum(axis=1), dtype=np.int32)
 
     def hidden_counts(self) -> np.ndarray:
+        if self.n_hidden is not None:
+            return np.asarray(self.n_hidden, dtype=np.int32)
         return np.asarray(self.hidden.sum(axis=1), dtype=np.int32)
 
 
@@ -102,18 +110,22 @@ class SpikingNet(bp.DynamicalSystem):
         self.syn_oinh = ExpSynapse(o, ob, cfg.dt, cfg.tau_inh)
         self.delay_ho = SpikeDelay(h, batch, int(round(cfg.delay_ho / cfg.dt)))
         self.hat = jnp.asarray(mexican_hat(o, cfg.out_inh, cfg.out_sigma))
-        self._run = bm.jit(self._simulate, static_argnames=("n_trace",))
+        self.count_h = bm.Variable(jnp.zeros((batch, h), jnp.int32))
+        self.count_o = bm.Variable(jnp.zeros((ob, o), jnp.int32))
+        self._run = bm.jit(self._simulate, static_argnames=("n_trace", "rasters"))
 
     def _reset(self, noise_h: jax.Array, noise_o: jax.Array) -> None:
         if self.teach:  # free and taught rows start from the same state
             noise_o = jnp.concatenate([noise_o, noise_o], axis=0)
         self.hidden.reset_sample(noise_h[..., 0], noise_h[..., 1])
         self.output.reset_sample(noise_o[..., 0], noise_o[..., 1])
+        self.count_h.value = jnp.zeros_like(self.count_h.value)
+        self.count_o.value = jnp.zeros_like(self.count_o.value)
         for m in (self.syn_ih, self.syn_inh, self.syn_ho, self.syn_oinh, self.delay_ho):
             m.reset_sample()
 
     def _simulate(self, p: dict, spikes: jax.Array, teacher: jax.Array, noise_h: jax.Array,
-                  noise_o: jax.Array, n_trace: int = 0):
+                  noise_o: jax.Array, n_trace: int = 0, rasters: bool = True):
         cfg = self.cfg
         self._reset(noise_h, noise_o)
         w_ih = p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
@@ -136,11 +148,17 @@ class SpikingNet(bp.DynamicalSystem):
             g_o = self.syn_ho.update(arrived @ w_ho)
             g_oi = self.syn_oinh.update(prev_o @ self.hat)
             s_o = self.output.update(g_o - g_oi + teacher, dv_o, p["vth_o"], p["ref_o"])
+            if not rasters:  # inference: spike counts only, no (T, B, n) rasters to write
+                self.count_h.value += s_h
+                self.count_o.value += s_o
+                return None
             if n_trace:
                 return s_h, s_o, self.hidden.V.value[:, :n_trace], self.output.V.value
             return s_h, s_o
 
         outs = bm.for_loop(step, jnp.swapaxes(drive_in, 0, 1))
+        if not rasters:
+            return self.count_h.value, self.count_o.value
         return tuple(jnp.swapaxes(x, 0, 1) for x in outs)
 
     def split_output(self, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
@@ -196,9 +214,10 @@ class NetworkCore:
         return nh, no
 
     def simulate(self, params: NetParams, spikes: np.ndarray, noise: tuple[np.ndarray, np.ndarray],
-                 labels: np.ndarray | None = None, n_trace: int = 0) -> SimResult:
+                 labels: np.ndarray | None = None, n_trace: int = 0, rasters: bool = True) -> SimResult:
         """Present ``spikes`` (bool (B, T, n_input)) from the reset state ``noise``
-        (see ``reset_noise``); ``labels`` switch the teacher on."""
+        (see ``reset_noise``); ``labels`` switch the teacher on. ``rasters=False``
+        returns spike counts only (faster: nothing of size T x B x n is written)."""
         batch = int(spikes.shape[0])
         if spikes.shape[1:] != (self.cfg.n_steps, self.cfg.n_input):
             raise ValueError(
@@ -208,7 +227,9 @@ class NetworkCore:
         p = {k: jnp.asarray(v) for k, v in params.arrays().items()}
         net = self.net(batch, labels is not None)
         out = net._run(p, jnp.asarray(spikes), self.teacher_current(labels, batch), jnp.asarray(noise[0]),
-                       jnp.asarray(noise[1]), n_trace=n_trace)
+                       jnp.asarray(noise[1]), n_trace=n_trace, rasters=rasters)
+        if not rasters:
+            return SimResult(None, None, None, n_hidden=out[0], n_output=net.split_output(out[1])[0])
         free, taught = net.split_output(out[1])
         if n_trace:
             return SimResult(spikes, out[0], free, taught, out[2], net.split_output(out[3])[0])

@@ -32,19 +32,23 @@ def test_save_load_gives_identical_predictions(tmp_path, small_cfg, digits):
 
 
 def test_a_small_training_run_clearly_beats_chance(tmp_path, small_cfg, digits):
-    """300 samples, one pass at dt 1 ms: well above the 10% of guessing (measured 36%)."""
-    m, summary = run_train(TrainJob(epochs=1, samples=300, seed=0, model_dir=tmp_path, config=small_cfg),
+    """Two passes over 400 samples at dt 1 ms: well above the 10% of guessing (measured 52%)."""
+    m, summary = run_train(TrainJob(epochs=2, samples=400, seed=0, model_dir=tmp_path, config=small_cfg),
                            split=digits)
-    assert summary["test_accuracy"] > 0.25, summary
+    assert summary["test_accuracy"] > 0.35, summary
     r = run_evaluate([m], digits.X_test, digits.y_test)
     assert np.array(r["confusion"]).sum() == len(digits.y_test)
     assert r["accuracy"] == pytest.approx(summary["test_accuracy"], abs=0.05)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split_seed", [0, 1, 2, 3, 4])
-def test_default_training_reaches_the_accuracy_target(tmp_path, split_seed):
+def test_default_training_accuracy_over_split_seeds(tmp_path):
+    """The default `byob train` on split seeds 0-4 (about 7 minutes). Measured: 92.4% mean
+    (benchmarks/results/accuracy.json); the project's target of 95% is not reached yet."""
     from pipeline.data import load_split
 
-    _, summary = run_train(TrainJob(split_seed=split_seed, model_dir=tmp_path), split=load_split(split_seed))
-    assert summary["test_accuracy"] >= 0.90, summary
+    accs = []
+    for k in range(5):
+        _, summary = run_train(TrainJob(split_seed=k, model_dir=tmp_path), split=load_split(k))
+        accs.append(summary["test_accuracy"])
+    assert min(accs) >= 0.90 and np.mean(accs) >= 0.92, accs
