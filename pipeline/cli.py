@@ -148,6 +148,55 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0 if result.get("ok") and code in (0, None) else 1
 
 
+def _ask(command: str, **args: Any) -> dict[str, Any]:
+    from pipeline.client import ControllerUnreachable, request
+
+    try:
+        reply = request(command, **args)
+    except ControllerUnreachable as e:
+        raise UsageError(str(e)) from e
+    if not reply.get("ok"):
+        raise UsageError(f"the controller refused: {reply.get('error')}")
+    return reply
+
+
+def cmd_status(a: argparse.Namespace) -> int:
+    r = _ask("status")
+    lines = [f"pipeline up {r['uptime_s']:.0f} s"]
+    for name, n in r["nodes"].items():
+        state = "alive" if n["alive"] else f"LOST (silent {n['last_seen_s']:.1f} s)"
+        extra = {k: v for k, v in n.items() if k not in ("role", "alive", "last_seen_s")}
+        lines.append(f"  {name:<14} {state:<24} {extra}")
+    job = r.get("job")
+    lines.append(f"job: {job['run']} ({job['kind']}, {job['mode']}) {job['trained']} samples, "
+                 f"{job['samples_per_second']:.1f} samples/s" if job else "job: idle")
+    if r["queued"]:
+        lines.append(f"queued: {', '.join(r['queued'])}")
+    for f in r["finished"]:
+        acc = f"{f['test_accuracy']:.2%}" if f.get("test_accuracy") is not None else "-"
+        lines.append(f"finished: {f['run']} {f['kind']} ok={f['ok']} accuracy {acc} model {f['model']}")
+    lines.append(f"dropped: {r['dropped'] or 'none'}")
+    _emit(r, a.json, lines)
+    return 0
+
+
+def cmd_submit(a: argparse.Namespace) -> int:
+    if a.kind == "evaluate" and not a.model:
+        raise UsageError("submit evaluate needs --model MODEL")
+    job = {"epochs": a.epochs, "samples": a.samples, "seed": a.seed, "split_seed": a.split_seed,
+           "mode": a.mode, "model_dir": a.model_dir, "model": a.model}
+    r = _ask(a.kind, **job)
+    _emit(r, a.json, [f"queued {a.kind} job {r['run']} (position {r['position']}); "
+                      "`byob status` shows its progress"])
+    return 0
+
+
+def cmd_stop(a: argparse.Namespace) -> int:
+    r = _ask("stop")
+    _emit(r, a.json, ["the pipeline is stopping"])
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="byob", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -196,6 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--exit-when-done", action="store_true", help="stop all processes after the job")
     r.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     r.set_defaults(fn=cmd_run)
+
+    st = sub.add_parser("status", formatter_class=fmt, help="nodes alive, the running job, dropped counts",
+                        description="Ask a running pipeline's controller how it is doing.")
+    st.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    st.set_defaults(fn=cmd_status)
+
+    su = sub.add_parser("submit", formatter_class=fmt, help="queue a train or evaluate job on a running pipeline")
+    su.add_argument("kind", choices=["train", "evaluate"])
+    su.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the training split")
+    su.add_argument("--samples", type=int, default=None, help="cap on samples per epoch")
+    su.add_argument("--seed", type=int, default=0, help="seed of weights, spikes and sample order")
+    su.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+    su.add_argument("--mode", choices=["lockstep", "async"], default="lockstep")
+    su.add_argument("--model", default=None, help="model to continue (train) or to evaluate")
+    su.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
+    su.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    su.set_defaults(fn=cmd_submit)
+
+    sp = sub.add_parser("stop", formatter_class=fmt, help="stop a running pipeline")
+    sp.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    sp.set_defaults(fn=cmd_stop)
 
     b = sub.add_parser("bench", formatter_class=fmt, help="training and inference speed vs a plain baseline",
                        description="Samples/s of training (STDP) and batched inference at dt 0.1 ms and "

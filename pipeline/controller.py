@@ -1,11 +1,13 @@
-"""The controller process: handshake with every node, submit the job, collect the
-results, watch heartbeats, report.
+"""The controller process: handshake with every node, run jobs, collect results, watch
+heartbeats, answer ``byob status / submit / stop``.
 
-It binds the control (ROUTER) and results (PULL) links. Nodes say ``hello`` when they
-start; the job is sent only when every node has, so nothing races at start-up. A node
-silent for more than ``LOST_AFTER_S`` is reported as lost, and the run fails (exit 1)
-instead of hanging. The result is one JSON object on stdout and, if ``BYOB_RESULT_FILE``
-is set, in that file.
+It binds the control (ROUTER), results (PULL) and api (ROUTER, for REQ clients) links.
+Nodes say ``hello`` when they start; a job is sent only when every node has, so nothing
+races at start-up. A node silent for more than ``LOST_AFTER_S`` is reported as lost; a
+running job then fails instead of hanging. Each finished job is one JSON line on stdout
+and, if ``BYOB_RESULT_FILE`` is set, in that file. With ``--exit-when-done`` the
+controller exits after the queue empties (0) or a failure (1); otherwise it stays up for
+further jobs until ``byob stop`` or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 import uuid
@@ -32,31 +35,42 @@ LOST_AFTER_S = 2.0
 START_TIMEOUT_S = 120.0
 
 
+def new_run_id() -> str:
+    return time.strftime("run_%Y%m%d_%H%M%S_") + uuid.uuid4().hex[:6]
+
+
 class Controller:
-    def __init__(self, job: PipelineJob, exit_when_done: bool) -> None:
-        self.job, self.exit_when_done = job, exit_when_done
+    def __init__(self, jobs: list[PipelineJob], exit_when_done: bool) -> None:
+        self.queue, self.exit_when_done = list(jobs), exit_when_done
         self.log = setup_logging(os.environ.get("HONCHO_PROCESS_NAME", "controller"))
         self.ctx = zmq.Context()
         self.control = open_socket(self.ctx, "control", "controller")
         self.results = open_socket(self.ctx, "results", "controller")
+        self.api = open_socket(self.ctx, "api", "controller")
+        self.poller = zmq.Poller()
+        for s in (self.control, self.results, self.api):
+            self.poller.register(s, zmq.POLLIN)
         self.nodes: dict[str, dict[str, Any]] = {}  # identity -> role, last seen, status
         self.dropped: Counter[str] = Counter()
-        self.done: dict[str, dict[str, Any]] = {}
-        self.test_ids: list[np.ndarray] = []
-        self.train_preds = 0
-        self.train_correct = 0
+        self.job: PipelineJob | None = None
+        self.history: list[dict[str, Any]] = []
+        self.started = time.monotonic()
+        self.stopping = False
         self.seq = 0
+        signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
 
+    # -- sockets -------------------------------------------------------------------------
     def send(self, identity: str, command: str, **args: Any) -> None:
         self.seq += 1
-        msg = Control(run=self.job.run, seq=self.seq, sender="controller", command=command, args=args)
-        self.control.send_multipart([identity.encode(), *msg.to_wire()])
+        msg = Control(run=self.job.run if self.job else "", seq=self.seq, sender="controller",
+                      command=command, args=args)
+        try:
+            self.control.send_multipart([identity.encode(), *msg.to_wire()])
+        except zmq.ZMQError as e:  # ROUTER_MANDATORY: that node is gone
+            self.log.warning("could not send %s to %s: %s", command, identity, e)
 
     def poll_once(self, timeout_ms: int = 100) -> None:
-        poller = zmq.Poller()
-        poller.register(self.control, zmq.POLLIN)
-        poller.register(self.results, zmq.POLLIN)
-        events = dict(poller.poll(timeout_ms))
+        events = dict(self.poller.poll(timeout_ms))
         if self.control in events:
             ident, *frames = self.control.recv_multipart()
             self.on_control(ident.decode(errors="replace"), frames)
@@ -69,6 +83,10 @@ class Controller:
                 return
             if isinstance(msg, Prediction):
                 self.on_prediction(msg)
+        if self.api in events:
+            ident, empty, *frames = self.api.recv_multipart()
+            reply = self.on_api(frames)
+            self.api.send_multipart([ident, empty, *reply.to_wire()])
 
     def on_control(self, ident: str, frames: list[bytes]) -> None:
         try:
@@ -80,64 +98,110 @@ class Controller:
         ident = ident.removesuffix(HB_SUFFIX)  # a node's heartbeat thread
         node = self.nodes.setdefault(ident, {"role": None, "status": {}})
         node["seen"] = time.monotonic()
+        if node.get("lost"):
+            node["lost"] = False
+            self.log.info("%s is back", ident)
         if isinstance(msg, Heartbeat):
             node["status"] = msg.status
         elif isinstance(msg, Control) and msg.command == "hello":
             node["role"] = msg.args.get("role")
             self.log.info("%s is up (pid %s)", ident, msg.args.get("pid"))
-        elif isinstance(msg, Control) and msg.command == "done":
+        elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.run:
             self.done[ident] = msg.args
-            self.log.info("%s finished the job", ident)
+            self.log.info("%s finished job %s", ident, msg.run)
 
     def on_prediction(self, msg: Prediction) -> None:
+        if not self.job or msg.run != self.job.run:
+            self.dropped["other-run"] += 1
+            return
         if msg.phase == "train":
             self.train_preds += len(msg.sample_ids)
             self.train_correct += int(np.sum(msg.predicted == msg.labels))
         else:
             self.test_ids.append(msg.sample_ids)
 
+    def on_api(self, frames: list[bytes]) -> Control:
+        def reply(**args: Any) -> Control:
+            return Control(run="", seq=0, sender="controller", command="ack", args=args)
+
+        try:
+            msg = decode(frames)
+        except MessageError as e:
+            self.dropped[e.reason] += 1
+            return reply(ok=False, error=str(e))
+        if not isinstance(msg, Control):
+            return reply(ok=False, error=f"expected a control message, got {msg.KIND}")
+        if msg.command == "status":
+            return reply(ok=True, **self.status())
+        if msg.command in ("train", "evaluate"):
+            try:
+                job = PipelineJob.from_dict({**msg.args, "kind": msg.command, "run": new_run_id()})
+            except (TypeError, ValueError) as e:
+                return reply(ok=False, error=f"bad job: {e}")
+            self.queue.append(job)
+            self.log.info("queued %s job %s from a client", job.kind, job.run)
+            return reply(ok=True, run=job.run, position=len(self.queue))
+        if msg.command == "stop":
+            self.stopping = True
+            return reply(ok=True, stopping=True)
+        return reply(ok=False, error=f"unsupported command {msg.command!r}")
+
+    # -- state ---------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        nodes = {i: {"role": n.get("role"), "alive": not self.is_lost(i, now),
+                     "last_seen_s": round(now - n.get("seen", now), 2), **n.get("status", {})}
+                 for i, n in sorted(self.nodes.items())}
+        running = None
+        if self.job:
+            elapsed = now - self.job_started
+            running = {"run": self.job.run, "kind": self.job.kind, "mode": self.job.mode,
+                       "seconds": round(elapsed, 1), "trained": self.train_preds,
+                       "samples_per_second": round(self.train_preds / max(elapsed, 1e-9), 2)}
+        return {"nodes": nodes, "job": running, "queued": [j.run for j in self.queue],
+                "finished": self.history[-10:], "dropped": dict(self.dropped),
+                "uptime_s": round(now - self.started, 1)}
+
+    def is_lost(self, ident: str, now: float) -> bool:
+        return now - self.nodes[ident].get("seen", now) > LOST_AFTER_S
+
     def lost(self) -> list[str]:
         now = time.monotonic()
-        return [i for i, n in self.nodes.items() if now - n.get("seen", now) > LOST_AFTER_S
-                and i not in self.done]
+        out = []
+        for ident in self.nodes:
+            if self.is_lost(ident, now):
+                if not self.nodes[ident].get("lost"):
+                    self.nodes[ident]["lost"] = True
+                    self.log.error("node %s lost: no heartbeat for more than %.1f s", ident, LOST_AFTER_S)
+                out.append(ident)
+        return out
 
     def roles_up(self) -> dict[str, str]:
-        return {n["role"]: i for i, n in self.nodes.items() if n.get("role") in ROLES}
+        now = time.monotonic()
+        return {n["role"]: i for i, n in self.nodes.items()
+                if n.get("role") in ROLES and not self.is_lost(i, now)}
 
-    def run(self) -> int:
-        t0 = time.monotonic()
-        while len(self.roles_up()) < len(ROLES):
-            self.poll_once()
-            if time.monotonic() - t0 > START_TIMEOUT_S:
-                missing = sorted(set(ROLES) - set(self.roles_up()))
-                self.log.error("nodes %s never said hello within %.0f s; are they running and pointed "
-                               "at %s?", missing, START_TIMEOUT_S, self.control.getsockopt(zmq.LAST_ENDPOINT))
-                return self.finish(1, f"nodes never started: {missing}")
-        self.log.info("all nodes up; submitting job %s (%s)", self.job.run, self.job.mode)
-        start = time.monotonic()
+    def start_job(self) -> None:
+        self.job = self.queue.pop(0)
+        self.job_started = time.monotonic()
+        self.done: dict[str, dict[str, Any]] = {}
+        self.test_ids: list[np.ndarray] = []
+        self.train_preds = self.train_correct = 0
+        self.log.info("all nodes up; starting %s job %s (%s)", self.job.kind, self.job.run, self.job.mode)
         for ident in self.roles_up().values():
             self.send(ident, "train", **self.job.to_dict())
-        net = self.roles_up()["network"]
-        while net not in self.done:
-            self.poll_once()
-            lost = self.lost()
-            if lost:
-                for ident in lost:
-                    self.log.error("node %s lost: no heartbeat for more than %.1f s", ident, LOST_AFTER_S)
-                return self.finish(1, f"node lost: {', '.join(lost)}")
-        elapsed = time.monotonic() - start
-        while self.results.poll(200):  # the last predictions may trail the done message
-            self.poll_once(0)
-        return self.finish(0, None, elapsed)
 
-    def finish(self, code: int, error: str | None, elapsed: float | None = None) -> int:
-        net = self.done.get(self.roles_up().get("network", ""), {})
+    def finish_job(self, error: str | None) -> dict[str, Any]:
+        assert self.job is not None
+        while error is None and self.results.poll(200):  # predictions may trail the done message
+            self.poll_once(0)
+        net = next((a for i, a in self.done.items() if self.nodes.get(i, {}).get("role") == "network"), {})
         ids = np.concatenate(self.test_ids) if self.test_ids else np.zeros(0, np.int64)
         result = {
-            "run": self.job.run, "mode": self.job.mode, "ok": code == 0, "error": error,
-            "model": net.get("model"), "test_accuracy": net.get("test_accuracy"),
-            "samples_per_second": net.get("samples_per_second"),
-            "train_seconds": net.get("train_seconds"), "job_seconds": elapsed,
+            "run": self.job.run, "kind": self.job.kind, "mode": self.job.mode, "ok": error is None,
+            "error": error, "model": net.get("model"), "test_accuracy": net.get("test_accuracy"),
+            "samples_per_second": net.get("samples_per_second"), "train_seconds": net.get("train_seconds"),
+            "job_seconds": round(time.monotonic() - self.job_started, 3),
             "test_predictions": int(len(ids)), "test_unique": int(len(np.unique(ids))),
             "train_running_accuracy": self.train_correct / max(self.train_preds, 1),
             "dropped": {"controller": dict(self.dropped),
@@ -149,27 +213,63 @@ class Controller:
         if path:
             with open(path, "w") as f:
                 f.write(line + "\n")
-        if code == 0 and not self.exit_when_done:
-            self.log.info("job done; staying up for further jobs (Ctrl-C to stop)")
-            try:
-                while True:
-                    self.poll_once(500)
-            except KeyboardInterrupt:
-                pass
-        self.ctx.destroy(linger=0)
+        self.history.append({k: result[k] for k in ("run", "kind", "ok", "test_accuracy", "model")})
+        self.job = None
+        return result
+
+    # -- main loop -----------------------------------------------------------------------
+    def run(self) -> int:
+        t0 = time.monotonic()
+        code = 0
+        while not self.stopping:
+            self.poll_once()
+            lost = self.lost()
+            if self.job is None:
+                if self.queue and len(self.roles_up()) == len(ROLES):
+                    self.start_job()
+                elif self.queue and time.monotonic() - t0 > START_TIMEOUT_S and not self.nodes:
+                    self.log.error("no node said hello within %.0f s; are they running and pointed at %s?",
+                                   START_TIMEOUT_S, self.control.getsockopt(zmq.LAST_ENDPOINT))
+                    return self.close(1)
+                elif not self.queue and self.exit_when_done and self.history:
+                    return self.close(code)
+                continue
+            running_lost = [i for i in lost if self.nodes[i].get("role") in ROLES]
+            if running_lost:
+                self.finish_job(f"node lost: {', '.join(running_lost)}")
+                code = 1
+                if self.exit_when_done:
+                    return self.close(1)
+            elif any(self.nodes.get(i, {}).get("role") == "network" for i in self.done):
+                if not self.finish_job(None)["ok"]:
+                    code = 1
+        self.log.info("stopping: telling the nodes")
+        for ident in self.roles_up().values():
+            self.send(ident, "stop")
+        return self.close(code)
+
+    def close(self, code: int) -> int:
+        self.ctx.destroy(linger=500)
         return code
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipeline.controller",
-                                description="Submit one job to the pipeline's nodes and collect it.")
-    p.add_argument("--job", default=os.environ.get("BYOB_JOB", "{}"), help="job as JSON")
+                                description="Run jobs on the pipeline's nodes and collect them.")
+    p.add_argument("--job", default=os.environ.get("BYOB_JOB", "{}"),
+                   help="the first job as JSON; 'none' to start idle")
     p.add_argument("--exit-when-done", action="store_true",
                    default=os.environ.get("BYOB_EXIT_WHEN_DONE") == "1")
     a = p.parse_args(argv)
-    d = json.loads(a.job)
-    d.setdefault("run", time.strftime("run_%Y%m%d_%H%M%S_") + uuid.uuid4().hex[:6])
-    return Controller(PipelineJob.from_dict(d), a.exit_when_done).run()
+    jobs = []
+    if a.job.strip().lower() != "none":
+        d = json.loads(a.job)
+        d.setdefault("run", new_run_id())
+        jobs.append(PipelineJob.from_dict(d))
+    try:
+        return Controller(jobs, a.exit_when_done).run()
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

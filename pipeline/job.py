@@ -22,6 +22,7 @@ class PipelineJob:
     model: str | None = None
     model_dir: str = "models"
     mode: str = "lockstep"  # lockstep | async
+    kind: str = "train"  # train | evaluate (no training, no new model file)
     run: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -32,6 +33,14 @@ class PipelineJob:
         job = cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
         if job.mode not in ("lockstep", "async"):
             raise ValueError(f"mode must be lockstep or async, got {job.mode!r}")
+        if job.kind not in ("train", "evaluate"):
+            raise ValueError(f"kind must be train or evaluate, got {job.kind!r}")
+        if job.kind == "evaluate" and not job.model:
+            raise ValueError("an evaluate job needs a model file")
+        if job.kind == "evaluate":
+            job = cls(**{**asdict(job), "epochs": 0})
+        if job.epochs < 0 or (job.samples is not None and job.samples < 1):
+            raise ValueError("epochs must be >= 0 and samples >= 1")
         return job
 
     def model_and_split(self) -> tuple[Model, Split]:

@@ -39,23 +39,36 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
                 "BYOB_EXIT_WHEN_DONE": "1" if exit_when_done else "0",
                 "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        manager = Manager(Printer(output=sys.stderr))
+        printer = _StopOrder(output=sys.stderr)
+        manager = Manager(printer)
         for name, cmd in procfile_processes(procfile).items():
             manager.add_process(f"{name}.1", cmd, env={**penv, "HONCHO_PROCESS_NAME": f"{name}.1"},
                                 cwd=os.getcwd())
         manager.loop()
         result = json.loads(result_file.read_text()) if result_file.exists() else None
         if result is None:
-            result = _failure(manager)
+            result = _failure(manager, printer.stopped)
         return int(manager.returncode or 0), result
 
 
-def _failure(manager: Manager) -> dict[str, Any]:
+class _StopOrder(Printer):
+    """honcho's printer, also noting the order in which processes stopped."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.stopped: list[str] = []
+
+    def write(self, message: Any) -> None:
+        if message.type == "line" and message.name == "system" and " stopped (rc=" in str(message.data):
+            self.stopped.append(str(message.data).split(" stopped")[0].strip())
+        super().write(message)
+
+
+def _failure(manager: Manager, order: list[str]) -> dict[str, Any]:
     """What to report when honcho stopped the pipeline before the controller reported:
-    the first process that exited on its own, and how."""
-    exited = [(name, p.get("returncode")) for name, p in manager._processes.items()
-              if p.get("returncode") not in (None, 0, -15)]  # SIGTERM, 0: stopped by honcho
-    name, code = exited[0] if exited else ("?", manager.returncode)
+    the first process to stop, and how."""
+    name = order[0] if order else "?"
+    code = manager._processes.get(name, {}).get("returncode", manager.returncode)
     how = "was killed" if code == -9 else f"exited with code {code}"
     return {"ok": False, "error": f"node {name} {how}; honcho stopped the others", "run": None,
             "mode": None, "model": None, "test_accuracy": None, "samples_per_second": None,

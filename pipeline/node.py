@@ -101,8 +101,15 @@ class NodeShell:
         self.ctx.destroy(linger=2000)
         self.log.info("closed")
 
+    def warm_up(self) -> None:
+        """Compile what the first job needs before saying hello (a node that is tracing
+        JAX code for seconds could starve its heartbeat thread of the GIL)."""
+
     def serve(self) -> int:
-        """Handshake with the controller, then loop until stopped."""
+        """Warm up, handshake with the controller, then loop until stopped."""
+        t = time.perf_counter()
+        self.warm_up()
+        self.log.info("warmed up in %.1f s", time.perf_counter() - t)
         self._hb.start()
         self.tell("hello", role=self.role, pid=os.getpid())
         self.log.info("started (pid %d), waiting for jobs", os.getpid())

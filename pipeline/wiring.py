@@ -47,6 +47,8 @@ LINKS: dict[str, Link] = {l.name: l for l in (
     Link("weights", 3, "learner", zmq.PUSH, zmq.PULL, "lossless", 64),
     # network -> controller: predictions
     Link("results", 4, "controller", zmq.PULL, zmq.PUSH, "lossless", 10_000),
+    # byob status / submit / stop -> controller (request-reply)
+    Link("api", 5, "controller", zmq.ROUTER, zmq.REQ, "lossless", 1_000),
 )}
 
 
@@ -60,7 +62,7 @@ def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | Non
     sock.setsockopt(zmq.LINGER, 2000 if link.policy == "lossless" else 0)
     if sock.socket_type == zmq.DEALER:
         sock.setsockopt_string(zmq.IDENTITY, identity or role)
-    if sock.socket_type == zmq.ROUTER:
+    if sock.socket_type == zmq.ROUTER and link_name == "control":
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     (sock.bind if binds else sock.connect)(link.endpoint())
     return sock

@@ -12,6 +12,8 @@ import sys
 import numpy as np
 
 from nodes.learner.core import LearnerCore, plastic_of, training_progress
+from nodes.network.params import init_params
+from pipeline.config import Config
 from pipeline.job import PipelineJob
 from pipeline.messages import Control, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
@@ -28,6 +30,15 @@ class LearnerNode(NodeShell):
         self.rasters = open_socket(self.ctx, "plasticity", self.role)
         self.out = open_socket(self.ctx, "weights", self.role)
         self.job: PipelineJob | None = None
+
+    def warm_up(self) -> None:
+        """Compile the default configuration's update."""
+        cfg = Config()
+        params = init_params(cfg.network, 0)
+        t, z = cfg.network.n_steps, np.zeros
+        LearnerCore(cfg.network, cfg.learning, params).update(
+            plastic_of(params), z((t, cfg.network.n_input), bool), z((t, cfg.network.n_hidden), bool),
+            z((t, cfg.network.n_output), bool), z((t, cfg.network.n_output), bool))
 
     def step(self) -> None:
         if self.control.poll(50):
@@ -54,7 +65,7 @@ class LearnerNode(NodeShell):
         self.log.info("job %s: learning from %d presentations", job.run, self.total)
 
     def collect(self, msg: SpikeBatch) -> None:
-        if msg.population not in POPULATIONS or msg.seq < self.version:
+        if msg.run != self.run_id or msg.population not in POPULATIONS or msg.seq < self.version:
             self.dropped["unexpected-raster"] += 1
             return
         self.pending.setdefault(msg.seq, {})[msg.population] = msg

@@ -21,7 +21,9 @@ from nodes.network.core import NetworkCore
 from pipeline.job import PipelineJob
 from pipeline.messages import Control, Prediction, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
-from pipeline.trainer import EVAL_EPOCH, classify, present, to_numpy
+from nodes.network.params import init_params
+from pipeline.config import Config
+from pipeline.trainer import EVAL_EPOCH, INFER_BATCH, classify, present, to_numpy
 from pipeline.wiring import open_socket
 from store.models import save_model
 
@@ -35,6 +37,16 @@ class NetworkNode(NodeShell):
         self.to_learner = open_socket(self.ctx, "plasticity", self.role)
         self.weights = open_socket(self.ctx, "weights", self.role)
         self.results = open_socket(self.ctx, "results", self.role)
+
+    def warm_up(self) -> None:
+        """Compile the default configuration's training and inference programs."""
+        cfg = Config().network
+        core = NetworkCore.for_config(cfg)
+        params = init_params(cfg, 0)
+        x = np.full((INFER_BATCH, cfg.n_input), 8.0, np.float32)
+        ids = np.arange(INFER_BATCH)
+        present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64))
+        present(core, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
 
     def step(self) -> None:
         if not self.control.poll(100):
@@ -51,10 +63,10 @@ class NetworkNode(NodeShell):
         while not self.stopping:
             if sock.poll(100):
                 msg = self.receive(sock)
-                if isinstance(msg, kind):
+                if isinstance(msg, kind) and msg.run == self.run_id:
                     return msg
-                if msg is not None:
-                    self.dropped["unexpected-kind"] += 1
+                if msg is not None:  # another kind, or left over from an earlier run
+                    self.dropped["unexpected-kind" if not isinstance(msg, kind) else "other-run"] += 1
             self.heartbeat()
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 return None
@@ -128,6 +140,11 @@ class NetworkNode(NodeShell):
             seen += 1
         preds = classify(counts, np.random.default_rng([model.seed, 7]))
         acc = float(np.mean(preds == split.y_test))
+        if job.kind == "evaluate":
+            self.log.info("job %s: evaluated %s: test accuracy %.2f%%", job.run, job.model, 100 * acc)
+            self.tell("done", model=job.model, test_accuracy=acc, train_seconds=0.0,
+                      samples_per_second=None, predictions=preds.tolist(), weight_version=version)
+            return
         model.params = to_numpy(params)
         model.epochs_done += job.epochs
         model.samples_seen += n_train

@@ -71,23 +71,50 @@ def test_byob_run_lockstep_reproduces_the_in_process_trainer(tmp_path):
         assert f"{line} stopped (rc=0)" in r.stderr
 
 
-def start_node(module: str, name: str, env: dict, tmp_path: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", module, *args], cwd=tmp_path,
-                            env={**env, "HONCHO_PROCESS_NAME": name}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+class Proc:
+    """A node process whose merged output is read by a thread, so waiting for a line has
+    a real timeout and never blocks on a silent pipe."""
+
+    def __init__(self, args: list[str], env: dict, cwd: Path) -> None:
+        import queue
+        import threading
+
+        self.p = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.p.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout: float = 120) -> str:
+        import queue
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.time()))
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"never saw {text!r}:\n" + "".join(self.seen[-30:]))
+
+    def rest(self, timeout: float) -> str:
+        self.p.wait(timeout=timeout)
+        time.sleep(0.2)
+        out = []
+        while not self.lines.empty():
+            out.append(self.lines.get())
+        self.seen += out
+        return "".join(out)
 
 
-def wait_for_line(p: subprocess.Popen, text: str, timeout: float = 120) -> list[str]:
-    seen = []
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        line = p.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    raise AssertionError(f"never saw {text!r}:\n" + "".join(seen[-30:]))
+def start_node(module: str, name: str, env: dict, tmp_path: Path, *args: str) -> Proc:
+    return Proc([sys.executable, "-m", module, *args], {**env, "HONCHO_PROCESS_NAME": name}, tmp_path)
 
 
 def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path):
@@ -98,29 +125,29 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
                      json.dumps({"epochs": 3, "model_dir": str(tmp_path)}))
     nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner")}
     try:
-        wait_for_line(ctl, "submitting job")
-        wait_for_line(nodes["learner"], "learning from")
+        ctl.wait_for("starting train job")
+        nodes["learner"].wait_for("learning from")
         time.sleep(1.0)
         killed_at = time.time()
-        nodes["learner"].kill()
-        lines = wait_for_line(ctl, "lost: no heartbeat", timeout=30)
+        nodes["learner"].p.kill()
+        line = ctl.wait_for("lost: no heartbeat", timeout=30)
         detected = time.time() - killed_at
-        assert "learner" in lines[-1]
+        assert "learner" in line
         assert detected < 2.0 + 2 * 0.5 + 1.0  # timeout + heartbeat period + slack
-        out, _ = ctl.communicate(timeout=30)
-        assert ctl.returncode == 1
+        out = ctl.rest(timeout=30)
+        assert ctl.p.returncode == 1
         res = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
         assert not res["ok"] and "learner" in res["error"]
         for name in ("encoder", "network"):
-            nodes[name].send_signal(signal.SIGTERM)
+            nodes[name].p.send_signal(signal.SIGTERM)
         for name in ("encoder", "network"):
             t0 = time.time()
-            nodes[name].communicate(timeout=10)
-            assert nodes[name].returncode == 0 and time.time() - t0 < 5.0, name
+            nodes[name].p.wait(timeout=10)
+            assert nodes[name].p.returncode == 0 and time.time() - t0 < 5.0, name
     finally:
-        for p in (ctl, *nodes.values()):
-            if p.poll() is None:
-                p.kill()
+        for n in (ctl, *nodes.values()):
+            if n.p.poll() is None:
+                n.p.kill()
 
 
 def test_killed_node_under_honcho_stops_the_run_with_a_clear_error(tmp_path):
@@ -169,3 +196,48 @@ def test_honcho_start_on_the_procfile_runs_the_job(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1
     assert '"ok": true' in r.stdout
+
+
+def byob_cli(*args: str, env: dict, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
+    env = env_with_ports()
+    r = byob_cli("status", env=env, cwd=tmp_path)
+    assert r.returncode == 2 and "no controller answered" in r.stderr  # nothing running yet
+    p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", "8",
+                          "--model-dir", str(tmp_path)], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def finished(n: int) -> dict:
+            deadline = time.time() + 180
+            while time.time() < deadline:
+                r = byob_cli("status", "--json", env=env, cwd=tmp_path)
+                if r.returncode == 0:
+                    st = last_json(r.stdout)
+                    if len(st["finished"]) >= n:
+                        return st
+                time.sleep(1.0)
+            raise AssertionError("jobs did not finish")
+
+        st = finished(1)
+        assert {n["role"] for n in st["nodes"].values()} == {"encoder", "network", "learner"}
+        assert all(n["alive"] for n in st["nodes"].values())
+        model = st["finished"][0]["model"]
+        assert st["finished"][0]["ok"] and Path(model).exists()
+        r = byob_cli("submit", "evaluate", "--model", model, "--json", env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        st = finished(2)
+        ev = st["finished"][1]
+        assert ev["kind"] == "evaluate" and ev["ok"] and ev["model"] == model
+        assert ev["test_accuracy"] == pytest.approx(st["finished"][0]["test_accuracy"])
+        assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1  # evaluating saves nothing
+        assert byob_cli("submit", "evaluate", env=env, cwd=tmp_path).returncode == 2  # no --model
+        assert byob_cli("stop", env=env, cwd=tmp_path).returncode == 0
+        p.communicate(timeout=30)
+        assert p.returncode == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
