@@ -201,6 +201,7 @@ class Controller:
             "run": self.job.run, "kind": self.job.kind, "mode": self.job.mode, "ok": error is None,
             "error": error, "model": net.get("model"), "test_accuracy": net.get("test_accuracy"),
             "samples_per_second": net.get("samples_per_second"), "train_seconds": net.get("train_seconds"),
+            "eval_samples_per_second": net.get("eval_samples_per_second"),
             "job_seconds": round(time.monotonic() - self.job_started, 3),
             "test_predictions": int(len(ids)), "test_unique": int(len(np.unique(ids))),
             "train_running_accuracy": self.train_correct / max(self.train_preds, 1),

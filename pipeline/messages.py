@@ -87,7 +87,11 @@ class SpikeBatch(Message):
                     sample_ids: np.ndarray, labels: np.ndarray | None = None, **kw: Any) -> "SpikeBatch":
         raster = np.asarray(raster, bool)
         b, t, n = raster.shape
-        bi, steps, neurons = np.nonzero(raster)  # row-major: grouped by sample, then time
+        # One flat scan (much faster than a 3-D nonzero); row-major, so events come grouped
+        # by sample, then time.
+        flat = np.flatnonzero(raster.reshape(-1))
+        bi, rem = np.divmod(flat, t * n)
+        steps, neurons = np.divmod(rem, n)
         offsets = np.zeros(b + 1, np.int64)
         np.cumsum(np.bincount(bi, minlength=b), out=offsets[1:])
         lab = np.full(b, -1, np.int64) if labels is None else np.asarray(labels, np.int64)

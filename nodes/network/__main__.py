@@ -122,6 +122,7 @@ class NetworkNode(NodeShell):
         train_s = time.perf_counter() - t0
         counts = np.zeros((len(split.X_test), cfg.n_output), np.int32)
         seen = 0
+        t_eval = time.perf_counter()
         while seen < job.n_eval_batches(split):
             msg = self.wait(self.spikes, SpikeBatch)
             if msg is None:
@@ -140,10 +141,12 @@ class NetworkNode(NodeShell):
             seen += 1
         preds = classify(counts, np.random.default_rng([model.seed, 7]))
         acc = float(np.mean(preds == split.y_test))
+        eval_rate = len(split.y_test) / max(time.perf_counter() - t_eval, 1e-9)
         if job.kind == "evaluate":
             self.log.info("job %s: evaluated %s: test accuracy %.2f%%", job.run, job.model, 100 * acc)
             self.tell("done", model=job.model, test_accuracy=acc, train_seconds=0.0,
-                      samples_per_second=None, predictions=preds.tolist(), weight_version=version)
+                      samples_per_second=None, eval_samples_per_second=eval_rate,
+                      predictions=preds.tolist(), weight_version=version)
             return
         model.params = to_numpy(params)
         model.epochs_done += job.epochs
@@ -155,7 +158,8 @@ class NetworkNode(NodeShell):
         self.log.info("job %s: trained %d samples in %.1f s, test accuracy %.2f%%, saved %s",
                       job.run, n_train, train_s, 100 * acc, path)
         self.tell("done", model=str(path), test_accuracy=acc, train_seconds=train_s,
-                  samples_per_second=n_train / max(train_s, 1e-9), predictions=preds.tolist(),
+                  samples_per_second=n_train / max(train_s, 1e-9), eval_samples_per_second=eval_rate,
+                  predictions=preds.tolist(),
                   weight_version=version)
 
     def apply(self, params, version: int, until: int | None):
