@@ -23,6 +23,9 @@ import msgpack
 import numpy as np
 
 SCHEMA_VERSION = 1
+# The population name of a training presentation sent to the learner: the input, hidden,
+# free output and taught output rasters side by side on the neuron axis, in that order.
+PRESENTATION = "presentation"
 MAX_MESSAGE_BYTES = 64 << 20
 ALLOWED_DTYPES = {"bool", "uint8", "int32", "int64", "float32", "float64"}
 

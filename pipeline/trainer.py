@@ -34,9 +34,11 @@ def classify(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argmax(np.where(tied, noise, -1.0), axis=1)
 
 
-def _bucket(n: int, cap: int) -> int:
-    """Smallest power of two >= n (at most ``cap``): few distinct compiled shapes."""
-    return min(cap, 1 << max(n - 1, 0).bit_length())
+def _bucket(n: int, batch: int) -> int:
+    """Rows to re-run ``n`` quiet samples of a ``batch``: an eighth of the batch if they
+    fit, else the whole batch. Two compiled shapes per batch size, no more."""
+    small = max(1, batch // 8)
+    return small if n <= small else batch
 
 
 def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int, epoch: int,

@@ -1,8 +1,8 @@
 """Learner process: rasters of each presentation in, new weights out (lossless links).
 
-It gathers the four rasters of one presentation (input, hidden, free output, taught
-output; one message each, same sequence number), applies the learner core, and sends
-the new plastic state with its version (= presentations learned from).
+Each presentation arrives as one spike batch holding the input, hidden, free output and
+taught output rasters side by side; the learner applies its core to them in sequence
+order and sends the new plastic state with its version (= presentations learned from).
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import zmq
 
 from nodes.learner.core import LearnerCore, plastic_of, training_progress
 from nodes.network.params import init_params
 from pipeline.config import Config
 from pipeline.job import PipelineJob
-from pipeline.messages import Control, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, Control, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from pipeline.wiring import open_socket
 
@@ -30,6 +31,9 @@ class LearnerNode(NodeShell):
         self.rasters = open_socket(self.ctx, "plasticity", self.role)
         self.out = open_socket(self.ctx, "weights", self.role)
         self.job: PipelineJob | None = None
+        self.poller = zmq.Poller()
+        self.poller.register(self.control, zmq.POLLIN)
+        self.poller.register(self.rasters, zmq.POLLIN)
 
     def warm_up(self) -> None:
         """Compile the default configuration's update."""
@@ -41,13 +45,15 @@ class LearnerNode(NodeShell):
             z((t, cfg.network.n_output), bool), z((t, cfg.network.n_output), bool))
 
     def step(self) -> None:
-        if self.control.poll(50):
+        events = dict(self.poller.poll(100))
+        if self.control in events:
             msg = self.receive(self.control)
             if isinstance(msg, Control) and msg.command == "train":
                 self.start(PipelineJob.from_dict(msg.args))
             elif isinstance(msg, Control) and msg.command == "stop":
                 self.stopping = True
-        if self.job is not None and self.rasters.poll(50):
+        # Drain every raster that has arrived before polling again.
+        while self.job is not None and self.rasters.poll(0):
             msg = self.receive(self.rasters)
             if isinstance(msg, SpikeBatch):
                 self.collect(msg)
@@ -61,18 +67,24 @@ class LearnerNode(NodeShell):
         self.per_epoch = job.n_per_epoch(split)
         self.first_epoch = model.epochs_done
         self.total = self.per_epoch * job.epochs
-        self.pending: dict[int, dict[str, SpikeBatch]] = {}
+        self.pending: dict[int, SpikeBatch] = {}
+        n = model.config.network
+        self.sizes = {"input": n.n_input, "hidden": n.n_hidden, "output": n.n_output, "taught": n.n_output}
         self.log.info("job %s: learning from %d presentations", job.run, self.total)
 
     def collect(self, msg: SpikeBatch) -> None:
-        if msg.run != self.run_id or msg.population not in POPULATIONS or msg.seq < self.version:
+        widths = [self.sizes[p] for p in POPULATIONS]
+        if msg.run != self.run_id or msg.population != PRESENTATION or msg.seq < self.version \
+                or msg.n_neurons != sum(widths):
             self.dropped["unexpected-raster"] += 1
+            self.log.warning("dropped a raster from %s: run %s, population %s, %d neurons, seq %d",
+                             msg.sender, msg.run, msg.population, msg.n_neurons, msg.seq)
             return
-        self.pending.setdefault(msg.seq, {})[msg.population] = msg
+        self.pending[msg.seq] = msg
         # Presentations are learned from strictly in order.
-        while len(self.pending.get(self.version, {})) == len(POPULATIONS):
-            got = self.pending.pop(self.version)
-            r = {p: got[p].to_raster()[0] for p in POPULATIONS}
+        while self.version in self.pending:
+            raster = self.pending.pop(self.version).to_raster()[0]
+            r = dict(zip(POPULATIONS, np.split(raster, np.cumsum(widths)[:-1], axis=1)))
             e, k = divmod(self.version, self.per_epoch)
             self.plastic = self.core.update(self.plastic, r["input"], r["hidden"], r["output"], r["taught"],
                                             training_progress(self.first_epoch + e, k, self.per_epoch))

@@ -1,7 +1,7 @@
 """Network process: presents input spike batches to the BrainPy core.
 
 Training (one sample per message): present with the teacher, publish the free output's
-prediction, hand the rasters to the learner, then apply the learner's weights. In
+prediction, hand the rasters to the learner (one ``presentation`` spike batch), then apply the learner's weights. In
 ``lockstep`` mode it waits for the update of sample n before presenting n+1, which
 reproduces the in-process trainer exactly; in ``async`` mode it never waits and
 applies the newest weights that have arrived (each prediction records the weight
@@ -16,10 +16,11 @@ import time
 import numpy as np
 import zmq
 
+from nodes.encoder.core import encode
 from nodes.learner.core import Plastic, apply_plastic
 from nodes.network.core import NetworkCore
 from pipeline.job import PipelineJob
-from pipeline.messages import Control, Prediction, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, Control, Prediction, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
@@ -47,6 +48,10 @@ class NetworkNode(NodeShell):
         ids = np.arange(INFER_BATCH)
         present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64))
         present(core, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
+        # The re-run shape for quiet samples (see trainer._bucket).
+        small = INFER_BATCH // 8
+        core.simulate(params, encode(x[:small], cfg, 0, 0, ids[:small]), core.reset_noise(0, 0, ids[:small]),
+                      rasters=False)
 
     def step(self) -> None:
         if not self.control.poll(100):
@@ -103,12 +108,12 @@ class NetworkNode(NodeShell):
                 run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
                 predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
                 phase="train"))
-            for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output),
-                                ("taught", res.taught)):
-                self.send(self.to_learner, SpikeBatch.from_raster(
-                    raster, run=job.run, seq=k, sender=self.name, population=pop, dt=cfg.dt,
-                    sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
-                    weight_version=version))
+            # One message per presentation: the four layers side by side on the neuron axis.
+            self.send(self.to_learner, SpikeBatch.from_raster(
+                np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
+                run=job.run, seq=k, sender=self.name, population=PRESENTATION, dt=cfg.dt,
+                sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
+                weight_version=version))
             if job.mode == "lockstep":
                 params, version = self.apply(params, version, until=k + 1)
             else:
