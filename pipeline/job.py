@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.config import Config
-from pipeline.data import Split, load_split
 from pipeline.config import DEFAULT_EPOCHS
+from pipeline.data import Split, load_split
 from pipeline.jobs import TrainJob, new_or_loaded
 from pipeline.trainer import INFER_BATCH
 from store.models import Model

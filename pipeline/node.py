@@ -18,6 +18,7 @@ from typing import Any
 
 import zmq
 
+from pipeline.job import PipelineJob
 from pipeline.messages import Control, Heartbeat, Message, MessageError, decode
 from pipeline.wiring import open_socket
 
@@ -122,4 +123,21 @@ class NodeShell:
         return 0
 
     def step(self) -> None:
+        """Idle: wait for the controller's next command."""
+        if self.control.poll(100):
+            self.on_control(self.receive(self.control))
+
+    def on_control(self, msg: Message | None) -> None:
+        if isinstance(msg, Control) and msg.command == "train":
+            try:
+                job = PipelineJob.from_dict(msg.args)
+            except (TypeError, ValueError) as e:
+                self.dropped["bad-job"] += 1
+                self.log.error("refused a job from %s: %s", msg.sender, e)
+                return
+            self.run_job(job)
+        elif isinstance(msg, Control) and msg.command == "stop":
+            self.stopping = True
+
+    def run_job(self, job: "PipelineJob") -> None:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from nodes.encoder.core import encode
-from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_of, training_progress
+from nodes.learner.core import LearnerCore, apply_plastic, plastic_of, training_progress
 from nodes.network.core import NetworkCore, SimResult
 from nodes.network.params import NetParams
 from pipeline.config import Config

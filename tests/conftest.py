@@ -2,7 +2,6 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import numpy as np
 import pytest
 
 from pipeline.config import Config, NetworkConfig

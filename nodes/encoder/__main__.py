@@ -13,7 +13,7 @@ import zmq
 
 from nodes.encoder.core import encode
 from pipeline.job import PipelineJob
-from pipeline.messages import Control, SpikeBatch
+from pipeline.messages import SpikeBatch
 from pipeline.node import NodeShell
 from pipeline.trainer import EVAL_EPOCH, epoch_order, eval_batches
 from pipeline.wiring import open_socket
@@ -34,15 +34,6 @@ class EncoderNode(NodeShell):
                 return True
             self.heartbeat()
         return False
-
-    def step(self) -> None:
-        if not self.control.poll(100):
-            return
-        msg = self.receive(self.control)
-        if isinstance(msg, Control) and msg.command == "train":
-            self.run_job(PipelineJob.from_dict(msg.args))
-        elif isinstance(msg, Control) and msg.command == "stop":
-            self.stopping = True
 
     def run_job(self, job: PipelineJob) -> None:
         self.run_id = job.run

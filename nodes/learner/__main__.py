@@ -16,7 +16,7 @@ from nodes.learner.core import LearnerCore, plastic_of, training_progress
 from nodes.network.params import init_params
 from pipeline.config import Config
 from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, Control, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from pipeline.wiring import open_socket
 
@@ -47,18 +47,15 @@ class LearnerNode(NodeShell):
     def step(self) -> None:
         events = dict(self.poller.poll(100))
         if self.control in events:
-            msg = self.receive(self.control)
-            if isinstance(msg, Control) and msg.command == "train":
-                self.start(PipelineJob.from_dict(msg.args))
-            elif isinstance(msg, Control) and msg.command == "stop":
-                self.stopping = True
+            self.on_control(self.receive(self.control))
         # Drain every raster that has arrived before polling again.
         while self.job is not None and self.rasters.poll(0):
             msg = self.receive(self.rasters)
             if isinstance(msg, SpikeBatch):
                 self.collect(msg)
 
-    def start(self, job: PipelineJob) -> None:
+    def run_job(self, job: PipelineJob) -> None:
+        """Start learning for ``job``; rasters are then handled as they arrive in ``step``."""
         self.job, self.run_id = job, job.run
         model, split = job.model_and_split()
         self.core = LearnerCore(model.config.network, model.config.learning, model.params)

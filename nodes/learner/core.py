@@ -19,12 +19,11 @@ The state is a small frozen pytree; every update bumps ``version``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from nodes.learner.stdp import stdp_delta, traces
 from nodes.network.core import delayed_inputs

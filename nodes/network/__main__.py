@@ -20,7 +20,7 @@ from nodes.encoder.core import encode
 from nodes.learner.core import Plastic, apply_plastic
 from nodes.network.core import NetworkCore
 from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, Control, Prediction, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, Prediction, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
@@ -52,15 +52,6 @@ class NetworkNode(NodeShell):
         small = INFER_BATCH // 8
         core.simulate(params, encode(x[:small], cfg, 0, 0, ids[:small]), core.reset_noise(0, 0, ids[:small]),
                       rasters=False)
-
-    def step(self) -> None:
-        if not self.control.poll(100):
-            return
-        msg = self.receive(self.control)
-        if isinstance(msg, Control) and msg.command == "train":
-            self.run_job(PipelineJob.from_dict(msg.args))
-        elif isinstance(msg, Control) and msg.command == "stop":
-            self.stopping = True
 
     def wait(self, sock: zmq.Socket, kind: type, timeout_s: float | None = None):
         """Next valid message of ``kind`` on ``sock``; heartbeats while waiting."""

@@ -1,6 +1,5 @@
 """Neuron and synapse dynamics against hand-computed values."""
 
-import brainpy.math as bm
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -1,12 +1,10 @@
 import json
-import zipfile
 from datetime import datetime
 
 import numpy as np
 import pytest
 
 from nodes.network.params import init_params
-from pipeline.config import Config
 from store.models import FORMAT_VERSION, Model, ModelFileError, list_models, load_model, save_model
 
 
