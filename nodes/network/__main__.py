@@ -85,15 +85,19 @@ class NetworkNode(NodeShell):
         rng = np.random.default_rng([model.seed, 11])
         n_train = job.n_per_epoch(split) * job.epochs
         t0 = time.perf_counter()
+        spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
         for k in range(n_train):
+            t = time.perf_counter()
             msg = self.wait(self.spikes, SpikeBatch)
             while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
                 msg = self.wait(self.spikes, SpikeBatch)
             if msg is None:
                 return
             ids = msg.sample_ids
+            t1 = time.perf_counter()
             res, attempts = present(core, params, split.X_train[ids], model.seed, msg.epoch, ids, msg.labels,
                                     spikes=msg.to_raster())
+            t2 = time.perf_counter()
             pred = classify(res.output_counts(), rng)
             self.send(self.results, Prediction(
                 run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
@@ -105,10 +109,14 @@ class NetworkNode(NodeShell):
                 run=job.run, seq=k, sender=self.name, population=PRESENTATION, dt=cfg.dt,
                 sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
                 weight_version=version))
+            t3 = time.perf_counter()
             if job.mode == "lockstep":
                 params, version = self.apply(params, version, until=k + 1)
             else:
                 params, version = self.apply(params, version, until=None)
+            t4 = time.perf_counter()
+            for name, d in zip(spent, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
+                spent[name] += d
             self.status = {"trained": k + 1, "weight_version": version}
             if params is None:
                 return
@@ -116,6 +124,9 @@ class NetworkNode(NodeShell):
         if params is None:
             return
         train_s = time.perf_counter() - t0
+        if n_train:
+            self.log.info("job %s: per training sample, ms: %s", job.run,
+                          ", ".join(f"{k} {1e3 * v / n_train:.2f}" for k, v in spent.items()))
         counts = np.zeros((len(split.X_test), cfg.n_output), np.int32)
         seen = 0
         t_eval = time.perf_counter()
