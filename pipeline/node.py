@@ -93,9 +93,6 @@ class NodeShell:
         finally:
             sock.close(linger=0)
 
-    def heartbeat(self) -> None:
-        """Kept for the loops' sake: heartbeats are sent by the heartbeat thread."""
-
     def close(self) -> None:
         self._hb_stop.set()
         self._hb.join(timeout=2)
@@ -117,7 +114,6 @@ class NodeShell:
         try:
             while not self.stopping:
                 self.step()
-                self.heartbeat()
         finally:
             self.close()
         return 0

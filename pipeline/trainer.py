@@ -34,11 +34,22 @@ def classify(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.argmax(np.where(tied, noise, -1.0), axis=1)
 
 
-def _bucket(n: int, batch: int) -> int:
+def retry_rows(n: int, batch: int) -> int:
     """Rows to re-run ``n`` quiet samples of a ``batch``: an eighth of the batch if they
     fit, else the whole batch. Two compiled shapes per batch size, no more."""
     small = max(1, batch // 8)
     return small if n <= small else batch
+
+
+def predict(counts: np.ndarray, seed: int) -> np.ndarray:
+    """Predictions of an evaluation from its output counts; the tie-breaking generator
+    is fixed by the seed, so the pipeline and the in-process evaluator agree."""
+    return classify(counts, np.random.default_rng([seed, 7]))
+
+
+def running_rng(seed: int) -> np.random.Generator:
+    """The tie-breaking generator of the running accuracy shown during training."""
+    return np.random.default_rng([seed, 11])
 
 
 def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int, epoch: int,
@@ -60,7 +71,7 @@ def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int,
         quiet = np.flatnonzero(res.hidden_counts().sum(1) < cfg.min_hidden_spikes)
         if not len(quiet):
             break
-        rows = np.resize(quiet, _bucket(len(quiet), len(ids)))  # pad by repeating
+        rows = np.resize(quiet, retry_rows(len(quiet), len(ids)))  # pad by repeating
         lab = None if labels is None else np.asarray(labels)[rows]
         again = core.simulate(params, encode(images[rows], cfg, seed, epoch, ids[rows], attempt),
                               core.reset_noise(seed, epoch, ids[rows], attempt), lab, n_trace,
@@ -114,7 +125,7 @@ def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epoch
     core = NetworkCore.for_config(config.network)
     learner = LearnerCore(config.network, config.learning, params)
     plastic = plastic_of(params)
-    rng = np.random.default_rng([seed, 11])
+    rng = running_rng(seed)
     n = len(X) if samples is None else min(samples, len(X))
     out = TrainResult(params)
     t0 = time.perf_counter()
@@ -151,5 +162,5 @@ def infer(params: NetParams, config: Config, X: np.ndarray, seed: int, batch: in
     for ids, pad in eval_batches(len(X), batch):
         res, _ = present(core, params, X[pad], seed, epoch, pad, None, rasters=False)
         counts[ids] = res.output_counts()[: len(ids)]
-    preds = classify(counts, np.random.default_rng([seed, 7]))
+    preds = predict(counts, seed)
     return counts, preds

@@ -27,12 +27,12 @@ class EncoderNode(NodeShell):
         self.out = open_socket(self.ctx, "spikes", self.role)
 
     def push(self, msg: SpikeBatch) -> bool:
+        """Send, waiting while the network's queue is full; False if asked to stop."""
         frames = msg.to_wire()
         while not self.stopping:
             if self.out.poll(100, zmq.POLLOUT):
                 self.out.send_multipart(frames, copy=False)
                 return True
-            self.heartbeat()
         return False
 
     def run_job(self, job: PipelineJob) -> None:

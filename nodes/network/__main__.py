@@ -24,7 +24,8 @@ from pipeline.messages import PRESENTATION, Prediction, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
-from pipeline.trainer import EVAL_EPOCH, INFER_BATCH, classify, present, to_numpy
+from pipeline.trainer import (EVAL_EPOCH, INFER_BATCH, classify, predict, present, retry_rows,
+                              running_rng, to_numpy)
 from pipeline.wiring import open_socket
 from store.models import save_model
 
@@ -48,13 +49,12 @@ class NetworkNode(NodeShell):
         ids = np.arange(INFER_BATCH)
         present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64))
         present(core, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
-        # The re-run shape for quiet samples (see trainer._bucket).
-        small = INFER_BATCH // 8
+        small = retry_rows(1, INFER_BATCH)  # the re-run shape for a few quiet samples
         core.simulate(params, encode(x[:small], cfg, 0, 0, ids[:small]), core.reset_noise(0, 0, ids[:small]),
                       rasters=False)
 
     def wait(self, sock: zmq.Socket, kind: type, timeout_s: float | None = None):
-        """Next valid message of ``kind`` on ``sock``; heartbeats while waiting."""
+        """Next valid message of ``kind`` from this run on ``sock``; None if asked to stop."""
         t0 = time.monotonic()
         while not self.stopping:
             if sock.poll(100):
@@ -63,7 +63,6 @@ class NetworkNode(NodeShell):
                     return msg
                 if msg is not None:  # another kind, or left over from an earlier run
                     self.dropped["unexpected-kind" if not isinstance(msg, kind) else "other-run"] += 1
-            self.heartbeat()
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 return None
         return None
@@ -82,7 +81,7 @@ class NetworkNode(NodeShell):
         cfg = model.config.network
         core = NetworkCore.for_config(cfg)
         params, version = model.params, 0
-        rng = np.random.default_rng([model.seed, 11])
+        rng = running_rng(model.seed)
         n_train = job.n_per_epoch(split) * job.epochs
         t0 = time.perf_counter()
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
@@ -146,7 +145,7 @@ class NetworkNode(NodeShell):
                 labels=msg.labels[first], predicted=np.argmax(c, 1).astype(np.int64), counts=c,
                 weight_version=version, phase="test"))
             seen += 1
-        preds = classify(counts, np.random.default_rng([model.seed, 7]))
+        preds = predict(counts, model.seed)
         acc = float(np.mean(preds == split.y_test))
         eval_rate = len(split.y_test) / max(time.perf_counter() - t_eval, 1e-9)
         if job.kind == "evaluate":

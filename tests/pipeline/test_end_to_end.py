@@ -49,10 +49,14 @@ def last_json(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
+def byob_cli(*args: str, env: dict, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def test_byob_run_lockstep_reproduces_the_in_process_trainer(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", "12",
-                        "--seed", "4", "--exit-when-done", "--json", "--model-dir", str(tmp_path)],
-                       cwd=tmp_path, env=env_with_ports(), capture_output=True, text=True, timeout=300)
+    r = byob_cli("run", "--epochs", "1", "--samples", "12", "--seed", "4", "--exit-when-done", "--json",
+                 "--model-dir", str(tmp_path), env=env_with_ports(), cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     res = last_json(r.stdout)
     assert res["ok"] and res["mode"] == "lockstep"
@@ -176,9 +180,8 @@ def test_killed_node_under_honcho_stops_the_run_with_a_clear_error(tmp_path):
 
 
 def test_async_mode_finishes_with_every_prediction(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", "16",
-                        "--mode", "async", "--exit-when-done", "--json", "--model-dir", str(tmp_path)],
-                       cwd=tmp_path, env=env_with_ports(), capture_output=True, text=True, timeout=300)
+    r = byob_cli("run", "--epochs", "1", "--samples", "16", "--mode", "async", "--exit-when-done", "--json",
+                 "--model-dir", str(tmp_path), env=env_with_ports(), cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     res = last_json(r.stdout)
     assert res["ok"] and res["mode"] == "async"
@@ -196,11 +199,6 @@ def test_honcho_start_on_the_procfile_runs_the_job(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1
     assert '"ok": true' in r.stdout
-
-
-def byob_cli(*args: str, env: dict, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
