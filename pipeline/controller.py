@@ -13,6 +13,7 @@ further jobs until ``byob stop`` or Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -26,11 +27,14 @@ import numpy as np
 import zmq
 
 from pipeline.job import PipelineJob
-from pipeline.messages import Control, Heartbeat, MessageError, Prediction, decode
+from pipeline.bus import BusHub
+from pipeline.messages import Control, Heartbeat, Message, MessageError, Metrics, Prediction, RunInfo, decode
 from pipeline.node import HB_SUFFIX, setup_logging
 from pipeline.wiring import open_socket
 
-ROLES = ("encoder", "network", "learner")
+ROLES = ("encoder", "network", "learner", "recorder")
+METRICS_EVERY_S = 0.5
+RECORDER_FLUSH_TIMEOUT_S = 30.0
 LOST_AFTER_S = 2.0
 START_TIMEOUT_S = 120.0
 
@@ -47,6 +51,10 @@ class Controller:
         self.control = open_socket(self.ctx, "control", "controller")
         self.results = open_socket(self.ctx, "results", "controller")
         self.api = open_socket(self.ctx, "api", "controller")
+        self.hub = BusHub(self.ctx, self.log).start()
+        self.bus = open_socket(self.ctx, "publish", "controller")
+        self.bus_seq = 0
+        self.last_metrics = 0.0
         self.poller = zmq.Poller()
         for s in (self.control, self.results, self.api):
             self.poller.register(s, zmq.POLLIN)
@@ -68,6 +76,27 @@ class Controller:
             self.control.send_multipart([identity.encode(), *msg.to_wire()])
         except zmq.ZMQError as e:  # ROUTER_MANDATORY: that node is gone
             self.log.warning("could not send %s to %s: %s", command, identity, e)
+
+    def publish(self, msg: Message) -> None:
+        self.bus_seq += 1
+        self.bus.send_multipart(dataclasses.replace(msg, seq=self.bus_seq).to_wire())
+
+    def publish_metrics(self) -> None:
+        """Running figures and pipeline health for viewers, twice a second during a job."""
+        now = time.monotonic()
+        if self.job is None or now - self.last_metrics < METRICS_EVERY_S:
+            return
+        self.last_metrics = now
+        st = self.status()
+        values = {"trained": self.train_preds, "tested": int(sum(len(i) for i in self.test_ids)),
+                  "running_accuracy": self.train_correct / max(self.train_preds, 1),
+                  "samples_per_second": st["job"]["samples_per_second"],
+                  "nodes_alive": sum(n["alive"] for n in st["nodes"].values()),
+                  "nodes": len(st["nodes"]), "bus_forwarded": self.hub.forwarded,
+                  "dropped": sum(self.dropped.values()) + sum(
+                      sum(n.get("dropped", {}).values()) for n in st["nodes"].values())}
+        self.publish(Metrics(run=self.job.run, seq=0, sender="controller",
+                             values={k: float(v) for k, v in values.items()}))
 
     def poll_once(self, timeout_ms: int = 100) -> None:
         events = dict(self.poller.poll(timeout_ms))
@@ -105,6 +134,8 @@ class Controller:
             node["status"] = msg.status
         elif isinstance(msg, Control) and msg.command == "hello":
             node["role"] = msg.args.get("role")
+            if node["role"] == "recorder":
+                self.hub.recording.set()
             self.log.info("%s is up (pid %s)", ident, msg.args.get("pid"))
         elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.run:
             self.done[ident] = msg.args
@@ -172,6 +203,8 @@ class Controller:
             if self.is_lost(ident, now):
                 if not self.nodes[ident].get("lost"):
                     self.nodes[ident]["lost"] = True
+                    if self.nodes[ident].get("role") == "recorder":
+                        self.hub.recording.clear()  # the pipeline must not block on a dead recorder
                     self.log.error("node %s lost: no heartbeat for more than %.1f s", ident, LOST_AFTER_S)
                 out.append(ident)
         return out
@@ -188,6 +221,10 @@ class Controller:
         self.test_ids: list[np.ndarray] = []
         self.train_preds = self.train_correct = 0
         self.log.info("all nodes up; starting %s job %s (%s)", self.job.kind, self.job.run, self.job.mode)
+        model, _ = self.job.model_and_split()
+        self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
+                             mode=self.job.mode, model=self.job.model or "", time=time.time(),
+                             job=self.job.to_dict(), config=model.config.to_dict()))
         for ident in self.roles_up().values():
             self.send(ident, "train", **self.job.to_dict())
 
@@ -208,6 +245,13 @@ class Controller:
             "dropped": {"controller": dict(self.dropped),
                         **{i: n["status"].get("dropped", {}) for i, n in self.nodes.items()}},
         }
+        published = {i: a.get("published", 0) for i, a in self.done.items()}
+        published["controller"] = self.bus_seq + 1  # with the end message itself
+        self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="end", kind=self.job.kind,
+                             mode=self.job.mode, model=result["model"] or "", time=time.time(),
+                             job=self.job.to_dict(), summary={**{k: v for k, v in result.items() if k != "dropped"},
+                                                              "published": published}))
+        self.await_recorder(self.job.run)
         line = json.dumps(result, sort_keys=True)
         print(line, flush=True)
         path = os.environ.get("BYOB_RESULT_FILE")
@@ -218,12 +262,25 @@ class Controller:
         self.job = None
         return result
 
+    def await_recorder(self, run: str) -> None:
+        """Wait until the recorder has committed the run's end, so a finished job is a
+        finished record (and ``--exit-when-done`` never cuts the store short)."""
+        recorders = [i for i, n in self.nodes.items() if n.get("role") == "recorder"]
+        t0 = time.monotonic()
+        while recorders and time.monotonic() - t0 < RECORDER_FLUSH_TIMEOUT_S:
+            if any(i in self.done for i in recorders) or all(self.is_lost(i, time.monotonic()) for i in recorders):
+                return
+            self.poll_once(50)
+        if recorders:
+            self.log.error("the recorder did not confirm run %s within %.0f s", run, RECORDER_FLUSH_TIMEOUT_S)
+
     # -- main loop -----------------------------------------------------------------------
     def run(self) -> int:
         t0 = time.monotonic()
         code = 0
         while not self.stopping:
             self.poll_once()
+            self.publish_metrics()
             lost = self.lost()
             if self.job is None:
                 if self.queue and len(self.roles_up()) == len(ROLES):
@@ -241,7 +298,7 @@ class Controller:
                 code = 1
                 if self.exit_when_done:
                     return self.close(1)
-            elif any(self.nodes.get(i, {}).get("role") == "network" for i in self.done):
+            elif {"encoder", "network", "learner"} <= {self.nodes.get(i, {}).get("role") for i in self.done}:
                 if not self.finish_job(None)["ok"]:
                     code = 1
         self.log.info("stopping: telling the nodes")
@@ -250,6 +307,7 @@ class Controller:
         return self.close(code)
 
     def close(self, code: int) -> int:
+        self.hub.stop()
         self.ctx.destroy(linger=500)
         return code
 

@@ -23,6 +23,8 @@ class PipelineJob:
     mode: str = "lockstep"  # lockstep | async
     kind: str = "train"  # train | evaluate (no training, no new model file)
     run: str = ""
+    snapshot_every: int = 100  # the learner publishes its weights every this many samples
+    trace_neurons: int = 4  # hidden neurons whose membrane potential is published
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -40,6 +42,8 @@ class PipelineJob:
             job = cls(**{**asdict(job), "epochs": 0})
         if job.epochs < 0 or (job.samples is not None and job.samples < 1):
             raise ValueError("epochs must be >= 0 and samples >= 1")
+        if job.snapshot_every < 1 or job.trace_neurons < 0:
+            raise ValueError("snapshot_every must be >= 1 and trace_neurons >= 0")
         return job
 
     def model_and_split(self) -> tuple[Model, Split]:

@@ -16,6 +16,8 @@ one entry per spike, ``offsets`` (B + 1) delimit each sample's events (like NWB'
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,6 +45,7 @@ class Message:
     run: str
     seq: int
     sender: str = ""
+    replay: bool = False  # published by a replay of a recorded run, not by a live pipeline
     KIND: ClassVar[str] = ""
     ARRAYS: ClassVar[tuple[str, ...]] = ()
 
@@ -64,6 +67,18 @@ class Message:
     def validate(self) -> None:
         """Kind-specific consistency checks; raise MessageError."""
 
+    def digest(self) -> str:
+        """A hash of what the message says, independent of map order and of the replay
+        flag: a recorded or replayed message has the digest of the one published."""
+        body = {k: v for k, v in self.body().items() if k != "replay"}
+        h = hashlib.sha256(json.dumps([self.KIND, self.run, self.seq, self.sender, body],
+                                      sort_keys=True, default=str).encode())
+        h.update(json.dumps([[n, getattr(self, n).dtype.str, getattr(self, n).shape] for n in self.ARRAYS])
+                 .encode())
+        for n in self.ARRAYS:
+            h.update(np.ascontiguousarray(getattr(self, n)).tobytes())
+        return h.hexdigest()
+
 
 @dataclass(frozen=True)
 class SpikeBatch(Message):
@@ -76,7 +91,6 @@ class SpikeBatch(Message):
     epoch: int = 0
     attempt: int = 0
     weight_version: int = 0
-    replay: bool = False
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # -1: unknown
     offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
@@ -156,7 +170,6 @@ class Prediction(Message):
     counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.int32))
     weight_version: int = 0
     phase: str = "test"  # train: the free output before learning; test: evaluation
-    replay: bool = False
     KIND: ClassVar[str] = "prediction"
     ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "predicted", "counts")
 
@@ -191,6 +204,44 @@ class Control(Message):
 
 
 @dataclass(frozen=True)
+class Traces(Message):
+    """Membrane potentials of a few neurons of one population while samples were shown."""
+
+    population: str = "hidden"
+    dt: float = 0.0
+    sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    neurons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # which neurons
+    values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0), np.float32))  # (B, T, k) mV
+    KIND: ClassVar[str] = "traces"
+    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "neurons", "values")
+
+    def validate(self) -> None:
+        b, k = len(self.sample_ids), len(self.neurons)
+        if self.values.ndim != 3 or self.values.shape[0] != b or self.values.shape[2] != k \
+                or self.values.dtype != np.float32 or not self.dt > 0:
+            raise MessageError("bad-shape", f"values must be float32 ({b}, steps, {k}) and dt > 0")
+
+
+@dataclass(frozen=True)
+class RunInfo(Message):
+    """A run starts or ends: what it is, so a recorder or viewer joining needs nothing else."""
+
+    event: str = "start"  # start | end
+    kind: str = "train"  # train | evaluate
+    mode: str = "lockstep"
+    model: str = ""  # the model continued (start) or produced (end); "" for a new one
+    time: float = 0.0  # seconds since the epoch
+    job: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # end: accuracy, throughput, ok, error
+    KIND: ClassVar[str] = "run"
+
+    def validate(self) -> None:
+        if self.event not in ("start", "end"):
+            raise MessageError("bad-field", f"event must be start or end, got {self.event!r}")
+
+
+@dataclass(frozen=True)
 class Heartbeat(Message):
     node: str = ""
     time: float = 0.0
@@ -199,7 +250,9 @@ class Heartbeat(Message):
 
 
 KINDS: dict[str, type[Message]] = {c.KIND: c for c in (SpikeBatch, WeightUpdate, Prediction, Metrics,
-                                                       Control, Heartbeat)}
+                                                       Control, Heartbeat, Traces, RunInfo)}
+# What the monitoring bus carries (and the recorder keeps).
+BUS_KINDS = frozenset({"spikes", "weights", "prediction", "metrics", "traces", "run"})
 
 
 def _field_types(cls: type[Message]) -> dict[str, Any]:

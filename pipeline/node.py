@@ -8,6 +8,7 @@ are counted per reason, logged with the sender, and dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -44,6 +45,8 @@ class NodeShell:
         self.control = open_socket(self.ctx, "control", self.role, identity=self.name)
         self.run_id = ""
         self.seq = 0
+        self.bus_seq = 0  # a sequence of its own, so a viewer can count what it missed
+        self._publish: zmq.Socket | None = None
         self.dropped: Counter[str] = Counter()
         self.stopping = False
         self.status: dict[str, Any] = {}
@@ -63,7 +66,16 @@ class NodeShell:
     def send(self, sock: zmq.Socket, msg: Message) -> None:
         sock.send_multipart(msg.to_wire(), copy=False)
 
+    def publish(self, msg: Message) -> None:
+        """Put ``msg`` (its seq is replaced) on the monitoring bus via the hub (lossless)."""
+        if self._publish is None:
+            self._publish = open_socket(self.ctx, "publish", self.role)
+        self.bus_seq += 1
+        self.send(self._publish, dataclasses.replace(msg, seq=self.bus_seq))
+
     def tell(self, command: str, **args: Any) -> None:
+        if command == "done":  # how much it published: the recorder knows when it has it all
+            args["published"] = self.bus_seq
         self.send(self.control, Control(run=self.run_id, seq=self.next_seq(), sender=self.name,
                                         command=command, args=args))
 

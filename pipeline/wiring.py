@@ -49,6 +49,16 @@ LINKS: dict[str, Link] = {l.name: l for l in (
     Link("results", 4, "controller", zmq.PULL, zmq.PUSH, "lossless", 10_000),
     # byob status / submit / stop -> controller (request-reply)
     Link("api", 5, "controller", zmq.ROUTER, zmq.REQ, "lossless", 1_000),
+    # every node -> the bus hub: what the pipeline publishes (spikes, predictions, weight
+    # snapshots, traces, metrics, run start/end); blocks rather than drop
+    Link("publish", 6, "hub", zmq.PULL, zmq.PUSH, "lossless", 10_000),
+    # the hub -> viewers: the monitoring bus; a slow viewer loses messages (it counts the
+    # gaps in each sender's sequence numbers), the pipeline never waits for it
+    Link("bus", 7, "hub", zmq.PUB, zmq.SUB, "droppable", 2_000),
+    # the hub -> the recorder: the same stream, never dropped (a slow recorder slows the run)
+    Link("record", 8, "hub", zmq.PUSH, zmq.PULL, "lossless", 10_000),
+    # byob replay's pause / resume / seek / speed (request-reply)
+    Link("replay", 9, "replayer", zmq.ROUTER, zmq.REQ, "lossless", 100),
 )}
 
 
@@ -64,5 +74,7 @@ def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | Non
         sock.setsockopt_string(zmq.IDENTITY, identity or role)
     if sock.socket_type == zmq.ROUTER and link_name == "control":
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    if sock.socket_type == zmq.SUB:
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
     (sock.bind if binds else sock.connect)(link.endpoint())
     return sock

@@ -68,6 +68,15 @@ class LearnerNode(NodeShell):
         n = model.config.network
         self.sizes = {"input": n.n_input, "hidden": n.n_hidden, "output": n.n_output, "taught": n.n_output}
         self.log.info("job %s: learning from %d presentations", job.run, self.total)
+        self.publish(self.snapshot())  # the starting point of "what STDP changed"
+        if self.total == 0:  # an evaluation: nothing to learn
+            self.tell("done", learned=0)
+            self.job = None
+
+    def snapshot(self) -> WeightUpdate:
+        return WeightUpdate(run=self.run_id, seq=self.next_seq(), sender=self.name, version=self.version,
+                            samples_seen=self.version, w_ih=np.asarray(self.plastic.w_ih),
+                            theta=np.asarray(self.plastic.theta), w_ho=np.asarray(self.plastic.w_ho))
 
     def collect(self, msg: SpikeBatch) -> None:
         widths = [self.sizes[p] for p in POPULATIONS]
@@ -86,10 +95,10 @@ class LearnerNode(NodeShell):
             self.plastic = self.core.update(self.plastic, r["input"], r["hidden"], r["output"], r["taught"],
                                             training_progress(self.first_epoch + e, k, self.per_epoch))
             self.version += 1
-            self.send(self.out, WeightUpdate(
-                run=self.run_id, seq=self.next_seq(), sender=self.name, version=self.version,
-                samples_seen=self.version, w_ih=np.asarray(self.plastic.w_ih),
-                theta=np.asarray(self.plastic.theta), w_ho=np.asarray(self.plastic.w_ho)))
+            update = self.snapshot()
+            self.send(self.out, update)
+            if self.version % self.job.snapshot_every == 0 or self.version == self.total:
+                self.publish(update)
             self.status = {"learned": self.version}
         if self.version >= self.total:
             self.log.info("job %s: learned from all %d presentations", self.run_id, self.version)

@@ -20,7 +20,7 @@ from nodes.encoder.core import encode
 from nodes.learner.core import Plastic, apply_plastic
 from nodes.network.core import NetworkCore
 from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, Prediction, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, Prediction, SpikeBatch, Traces, WeightUpdate
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
@@ -47,7 +47,7 @@ class NetworkNode(NodeShell):
         params = init_params(cfg, 0)
         x = np.full((INFER_BATCH, cfg.n_input), 8.0, np.float32)
         ids = np.arange(INFER_BATCH)
-        present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64))
+        present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64), n_trace=PipelineJob().trace_neurons)
         present(core, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
         small = retry_rows(1, INFER_BATCH)  # the re-run shape for a few quiet samples
         core.simulate(params, encode(x[:small], cfg, 0, 0, ids[:small]), core.reset_noise(0, 0, ids[:small]),
@@ -83,6 +83,7 @@ class NetworkNode(NodeShell):
         params, version = model.params, 0
         rng = running_rng(model.seed)
         n_train = job.n_per_epoch(split) * job.epochs
+        k_trace = min(job.trace_neurons, cfg.n_hidden)
         t0 = time.perf_counter()
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
         for k in range(n_train):
@@ -95,13 +96,14 @@ class NetworkNode(NodeShell):
             ids = msg.sample_ids
             t1 = time.perf_counter()
             res, attempts = present(core, params, split.X_train[ids], model.seed, msg.epoch, ids, msg.labels,
-                                    spikes=msg.to_raster())
+                                    n_trace=k_trace, spikes=msg.to_raster())
             t2 = time.perf_counter()
             pred = classify(res.output_counts(), rng)
-            self.send(self.results, Prediction(
-                run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
-                predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
-                phase="train"))
+            p = Prediction(run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
+                           predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
+                           phase="train")
+            self.send(self.results, p)
+            self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p)
             # One message per presentation: the four layers side by side on the neuron axis.
             self.send(self.to_learner, SpikeBatch.from_raster(
                 np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
@@ -140,10 +142,12 @@ class NetworkNode(NodeShell):
             uniq, first = np.unique(msg.sample_ids, return_index=True)
             c = res.output_counts()[first]
             counts[uniq] = c
-            self.send(self.results, Prediction(
+            p = Prediction(
                 run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=uniq.astype(np.int64),
                 labels=msg.labels[first], predicted=np.argmax(c, 1).astype(np.int64), counts=c,
-                weight_version=version, phase="test"))
+                weight_version=version, phase="test")
+            self.send(self.results, p)
+            self.publish(p)
             seen += 1
         preds = predict(counts, model.seed)
         acc = float(np.mean(preds == split.y_test))
@@ -167,6 +171,20 @@ class NetworkNode(NodeShell):
                   samples_per_second=n_train / max(train_s, 1e-9), eval_samples_per_second=eval_rate,
                   predictions=preds.tolist(),
                   weight_version=version)
+
+    def publish_sample(self, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
+                       pred: Prediction) -> None:
+        """What a viewer or the recorder sees of one training presentation: the input,
+        hidden and (free) output spikes, membrane traces and the prediction."""
+        common = dict(run=msg.run, seq=0, sender=self.name, dt=dt, sample_ids=msg.sample_ids)
+        for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output)):
+            self.publish(SpikeBatch.from_raster(raster, population=pop, labels=msg.labels, epoch=msg.epoch,
+                                                attempt=attempt, weight_version=version, **common))
+        for pop, v in (("hidden", res.v_hidden), ("output", res.v_output)):
+            if v is not None and v.shape[-1]:
+                self.publish(Traces(population=pop, neurons=np.arange(v.shape[-1], dtype=np.int32),
+                                    values=np.asarray(v, np.float32), **common))
+        self.publish(pred)
 
     def apply(self, params, version: int, until: int | None):
         """Apply weight updates: wait until ``version >= until`` (lockstep, or the end of

@@ -16,6 +16,7 @@ from pipeline.config import Config
 from pipeline.data import load_split
 from pipeline.trainer import train
 from store.models import load_model
+from store.runs import list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 def free_base_port(n: int = 10) -> int:
@@ -127,7 +128,7 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
     env = env_with_ports()
     ctl = start_node("pipeline.controller", "controller", env, tmp_path, "--exit-when-done", "--job",
                      json.dumps({"epochs": 3, "model_dir": str(tmp_path)}))
-    nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner")}
+    nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner", "recorder")}
     try:
         ctl.wait_for("starting train job")
         nodes["learner"].wait_for("learning from")
@@ -142,9 +143,9 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
         assert ctl.p.returncode == 1
         res = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
         assert not res["ok"] and "learner" in res["error"]
-        for name in ("encoder", "network"):
+        for name in ("encoder", "network", "recorder"):
             nodes[name].p.send_signal(signal.SIGTERM)
-        for name in ("encoder", "network"):
+        for name in ("encoder", "network", "recorder"):
             t0 = time.time()
             nodes[name].p.wait(timeout=10)
             assert nodes[name].p.returncode == 0 and time.time() - t0 < 5.0, name
@@ -192,12 +193,14 @@ def test_async_mode_finishes_with_every_prediction(tmp_path):
 def test_honcho_start_on_the_procfile_runs_the_job(tmp_path):
     """The Procfile itself, started by the honcho command, as `make run` does."""
     env = {**env_with_ports(), "BYOB_JOB": json.dumps({"epochs": 1, "samples": 8, "model_dir": str(tmp_path)}),
-           "BYOB_EXIT_WHEN_DONE": "1",
+           "BYOB_EXIT_WHEN_DONE": "1", "BYOB_STORE": str(tmp_path / "runs.zarr"),
            "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
     r = subprocess.run([str(Path(sys.executable).parent / "honcho"), "-f", str(ROOT / "Procfile"),
                         "-d", str(ROOT), "start"], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1
+    [run] = list_runs(tmp_path / "runs.zarr")
+    assert run["status"] == "done" and run["samples"] == 8 and run["test_samples"] == 540
     assert '"ok": true' in r.stdout
 
 
@@ -231,7 +234,9 @@ def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
         ev = st["finished"][1]
         assert ev["kind"] == "evaluate" and ev["ok"] and ev["model"] == model
         assert ev["test_accuracy"] == pytest.approx(st["finished"][0]["test_accuracy"])
-        assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1  # evaluating saves nothing
+        assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1
+    [run] = list_runs(tmp_path / "runs.zarr")
+    assert run["status"] == "done" and run["samples"] == 8 and run["test_samples"] == 540  # evaluating saves nothing
         assert byob_cli("submit", "evaluate", env=env, cwd=tmp_path).returncode == 2  # no --model
         assert byob_cli("stop", env=env, cwd=tmp_path).returncode == 0
         p.communicate(timeout=30)

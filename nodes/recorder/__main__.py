@@ -1,0 +1,122 @@
+"""Recorder process: everything the pipeline publishes, kept in a zarr run store.
+
+It pulls the hub's ``record`` link (lossless: the hub waits for it rather than drop a
+message) and feeds ``RunWriter``. At a run's end it waits until it holds every message
+each node said it published, commits, and tells the controller, so a finished job is a
+finished record. On SIGTERM it commits what it has and marks open runs ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import zmq
+
+from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
+from pipeline.job import PipelineJob
+from pipeline.messages import RunInfo
+from pipeline.node import NodeShell
+from pipeline.wiring import open_socket
+from store.runs import DEFAULT_STORE
+
+END_WAIT_S = 10.0  # how long a run's end waits for messages still on their way
+
+
+class RecorderNode(NodeShell):
+    role = "recorder"
+
+    def __init__(self, store: str) -> None:
+        super().__init__()
+        self.store_path = store
+        self.root = open_store_for_writing(store)
+        self.stream = open_socket(self.ctx, "record", self.role)
+        self.writers: dict[str, RunWriter] = {}
+        self.ending: dict[str, tuple[float, dict[str, int]]] = {}  # run -> (since, published per sender)
+        self.recorded = 0
+        self.poller = zmq.Poller()
+        self.poller.register(self.control, zmq.POLLIN)
+        self.poller.register(self.stream, zmq.POLLIN)
+        self.log.info("recording into %s", os.path.abspath(store))
+
+    def run_job(self, job: PipelineJob) -> None:
+        self.run_id = job.run  # the stream itself says what to record
+
+    def step(self) -> None:
+        events = dict(self.poller.poll(100))
+        if self.control in events:
+            self.on_control(self.receive(self.control))
+        n = 0
+        while n < 1000 and self.stream.poll(0):  # drain what has arrived, in bounded bites
+            msg = self.receive(self.stream)
+            n += 1
+            if msg is not None:
+                self.record(msg)
+        for run, w in list(self.writers.items()):
+            if w.due():
+                w.flush()
+            self.check_end(run)
+
+    def record(self, msg) -> None:
+        if msg.replay:  # a replay of a recorded run shares the bus; it is already in a store
+            self.dropped["replay"] += 1
+            return
+        w = self.writers.get(msg.run)
+        if w is None:
+            w = self.writers[msg.run] = RunWriter(self.root, msg.run)
+            self.log.info("recording run %s", msg.run)
+        try:
+            if not w.append(msg, time.time()):
+                self.dropped["duplicate"] += 1
+                return
+        except RecordError as e:
+            self.dropped["unrecordable"] += 1
+            self.log.warning("dropped a %s message from %s: %s", msg.KIND, msg.sender, e)
+            return
+        self.recorded += 1
+        self.status = {"recorded": self.recorded, "runs_open": len(self.writers)}
+        if isinstance(msg, RunInfo) and msg.event == "end":
+            self.ending[msg.run] = (time.monotonic(), dict(msg.summary.get("published", {})))
+
+    def check_end(self, run: str) -> None:
+        if run not in self.ending:
+            return
+        since, published = self.ending[run]
+        w = self.writers[run]
+        missing = {s: n - w.last_seq.get(s, 0) for s, n in published.items() if w.last_seq.get(s, 0) < n}
+        late = time.monotonic() - since > END_WAIT_S
+        if missing and not late:
+            return
+        if missing:
+            self.log.error("run %s ended with messages missing: %s", run, missing)
+        w.mark(w.pending_attrs.get("status") or w.group.attrs.get("status", "done"), missing=missing)
+        del self.writers[run], self.ending[run]
+        self.log.info("run %s recorded: %s", run, {p: n for p, n in w.committed.items() if "/" not in p})
+        self.run_id = run
+        self.tell("done", run=run, missing=missing)
+
+    def close(self) -> None:
+        for run, w in self.writers.items():
+            w.mark("interrupted")
+            self.log.info("run %s left open: committed and marked interrupted", run)
+        super().close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nodes.recorder",
+                                description="Record the pipeline's streams into a zarr run store.")
+    p.add_argument("--store", default=os.environ.get("BYOB_STORE", str(DEFAULT_STORE)),
+                   help="run store directory (env BYOB_STORE)")
+    a = p.parse_args(argv)
+    try:
+        node = RecorderNode(a.store)
+    except RecordError as e:
+        print(f"recorder: {e}", file=sys.stderr)
+        return 2
+    return node.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
