@@ -27,11 +27,13 @@ class BusHub:
         self.ctx, self.log = ctx, log
         self.recording = threading.Event()  # set while a recorder is attached
         self.forwarded = 0
+        self.subscribers = 0  # subscriptions seen on the bus (XPUB tells us of each)
         self.unrecorded = 0  # messages that passed while no recorder was attached
         self._stop = threading.Event()
         # Bind here, in the caller's thread, so an address in use fails loudly and early.
         self._in = open_socket(ctx, "publish", "hub")
         self._bus = open_socket(ctx, "bus", "hub")
+        self._bus.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
         self._rec = open_socket(ctx, "record", "hub") if record else None
         self._thread = threading.Thread(target=self._forward, name="bus-hub", daemon=True)
 
@@ -45,8 +47,15 @@ class BusHub:
 
     def _forward(self) -> None:
         try:
+            poller = zmq.Poller()
+            poller.register(self._in, zmq.POLLIN)
+            poller.register(self._bus, zmq.POLLIN)
             while not self._stop.is_set():
-                if not self._in.poll(100):
+                events = dict(poller.poll(100))
+                if self._bus in events:  # b"\x01" + topic: subscribe, b"\x00": unsubscribe
+                    sub = self._bus.recv()
+                    self.subscribers += 1 if sub[:1] == b"\x01" else -1
+                if self._in not in events:
                     continue
                 frames = self._in.recv_multipart(copy=False)
                 self.forwarded += 1

@@ -18,16 +18,19 @@ class ControllerUnreachable(RuntimeError):
     pass
 
 
-def request(command: str, timeout_s: float = 3.0, **args: Any) -> dict[str, Any]:
+def request(command: str, timeout_s: float = 3.0, link: str = "api", **args: Any) -> dict[str, Any]:
+    """Send a control command to the controller (``api``) or to ``byob replay`` (``replay``)."""
     ctx = zmq.Context()
     try:
-        sock = open_socket(ctx, "api", "client")
+        sock = open_socket(ctx, link, "client")
         sock.setsockopt(zmq.LINGER, 0)
         sock.send_multipart(Control(run="", seq=0, sender="client", command=command, args=args).to_wire())
         if not sock.poll(int(timeout_s * 1000)):
+            who, start = (("controller", "`honcho start` or `byob run`") if link == "api"
+                          else ("replay", "`byob replay RUN`"))
             raise ControllerUnreachable(
-                f"no controller answered at {LINKS['api'].endpoint()} within {timeout_s:.0f} s; "
-                "start the pipeline with `honcho start` or `byob run`, or set BYOB_API_ENDPOINT / "
+                f"no {who} answered at {LINKS[link].endpoint()} within {timeout_s:.0f} s; "
+                f"start it with {start}, or set BYOB_{link.upper()}_ENDPOINT / "
                 "BYOB_BASE_PORT to where it runs")
         try:
             msg = decode(sock.recv_multipart())

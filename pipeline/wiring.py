@@ -54,7 +54,7 @@ LINKS: dict[str, Link] = {l.name: l for l in (
     Link("publish", 6, "hub", zmq.PULL, zmq.PUSH, "lossless", 10_000),
     # the hub -> viewers: the monitoring bus; a slow viewer loses messages (it counts the
     # gaps in each sender's sequence numbers), the pipeline never waits for it
-    Link("bus", 7, "hub", zmq.PUB, zmq.SUB, "droppable", 2_000),
+    Link("bus", 7, "hub", zmq.XPUB, zmq.SUB, "droppable", 2_000),
     # the hub -> the recorder: the same stream, never dropped (a slow recorder slows the run)
     Link("record", 8, "hub", zmq.PUSH, zmq.PULL, "lossless", 10_000),
     # byob replay's pause / resume / seek / speed (request-reply)
@@ -70,11 +70,11 @@ def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | Non
     sock.setsockopt(zmq.SNDHWM, link.hwm)
     sock.setsockopt(zmq.RCVHWM, link.hwm)
     sock.setsockopt(zmq.LINGER, 2000 if link.policy == "lossless" else 0)
-    if sock.socket_type == zmq.DEALER:
+    if sock.type == zmq.DEALER:
         sock.setsockopt_string(zmq.IDENTITY, identity or role)
-    if sock.socket_type == zmq.ROUTER and link_name == "control":
+    if sock.type == zmq.ROUTER and link_name == "control":
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-    if sock.socket_type == zmq.SUB:
+    if sock.type == zmq.SUB:
         sock.setsockopt(zmq.SUBSCRIBE, b"")
     (sock.bind if binds else sock.connect)(link.endpoint())
     return sock

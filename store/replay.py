@@ -30,6 +30,7 @@ class Replayer:
         self.total = len(self.times)
         # The log row where each training sample starts: its input spikes.
         input_table = reader.tables.index("spikes/input") if "spikes/input" in reader.tables else -1
+        # (evaluation batches count as one presentation each)
         self.sample_rows = np.flatnonzero((log.get("kind", np.zeros(0)) == layout.KIND_CODES["spikes"])
                                           & (log.get("table", np.zeros(0)) == input_table))
         self.position = 0

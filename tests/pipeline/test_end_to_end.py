@@ -224,7 +224,7 @@ def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
             raise AssertionError("jobs did not finish")
 
         st = finished(1)
-        assert {n["role"] for n in st["nodes"].values()} == {"encoder", "network", "learner"}
+        assert {n["role"] for n in st["nodes"].values()} == {"encoder", "network", "learner", "recorder"}
         assert all(n["alive"] for n in st["nodes"].values())
         model = st["finished"][0]["model"]
         assert st["finished"][0]["ok"] and Path(model).exists()
@@ -234,9 +234,10 @@ def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
         ev = st["finished"][1]
         assert ev["kind"] == "evaluate" and ev["ok"] and ev["model"] == model
         assert ev["test_accuracy"] == pytest.approx(st["finished"][0]["test_accuracy"])
-        assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1
-    [run] = list_runs(tmp_path / "runs.zarr")
-    assert run["status"] == "done" and run["samples"] == 8 and run["test_samples"] == 540  # evaluating saves nothing
+        assert len(list(tmp_path.glob("stdp_model_*.npz"))) == 1  # evaluating saves nothing
+        runs = list_runs(tmp_path / "runs.zarr")  # both jobs recorded, each naming its model
+        assert [(r["kind"], r["status"]) for r in runs] == [("train", "done"), ("evaluate", "done")]
+        assert runs[0]["model_out"] == model and runs[1]["model_in"] == model
         assert byob_cli("submit", "evaluate", env=env, cwd=tmp_path).returncode == 2  # no --model
         assert byob_cli("stop", env=env, cwd=tmp_path).returncode == 0
         p.communicate(timeout=30)
