@@ -32,7 +32,8 @@ from pipeline.messages import Control, Heartbeat, Message, MessageError, Metrics
 from pipeline.node import HB_SUFFIX, setup_logging
 from pipeline.wiring import open_socket
 
-ROLES = ("encoder", "network", "learner", "recorder")
+# Nodes a job needs; the recorder too unless recording is off (BYOB_RECORD=0).
+ROLES = ("encoder", "network", "learner") + (("recorder",) if os.environ.get("BYOB_RECORD", "1") != "0" else ())
 METRICS_EVERY_S = 0.5
 RECORDER_FLUSH_TIMEOUT_S = 30.0
 LOST_AFTER_S = 2.0

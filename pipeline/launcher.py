@@ -42,6 +42,8 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
         printer = _StopOrder(output=sys.stderr)
         manager = Manager(printer)
         for name, cmd in procfile_processes(procfile).items():
+            if name == "recorder" and penv.get("BYOB_RECORD") == "0":
+                continue
             manager.add_process(f"{name}.1", cmd, env={**penv, "HONCHO_PROCESS_NAME": f"{name}.1"},
                                 cwd=os.getcwd())
         manager.loop()

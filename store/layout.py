@@ -68,7 +68,7 @@ def weight_columns(n_in: int, n_hidden: int, n_out: int) -> dict[str, Column]:
 
 
 def trace_columns(n_steps: int, k: int) -> dict[str, Column]:
-    return {"sample_id": Column("int64", chunk_rows=256), "values": Column("float32", (n_steps, k), 16)}
+    return {"sample_id": Column("int64", chunk_rows=256), "values": Column("float32", (n_steps, k), 64)}
 
 
 def metric_columns(names: list[str]) -> dict[str, Column]:

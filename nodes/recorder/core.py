@@ -18,7 +18,7 @@ from pipeline.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch,
 from store import layout
 from store.layout import Column
 
-FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_S = 2.0  # commit at least this often (each commit writes every table touched)
 RUN_TABLE = 65535  # the log's table index of run start/end (kept in attributes)
 
 
@@ -37,8 +37,8 @@ class TableWriter:
                 a = group[name]
                 if a.shape[1:] != col.shape:
                     raise RecordError(f"{group.path}/{name} has rows of shape {a.shape[1:]}, not {col.shape}")
-                if a.shape[0] != rows:  # rows a killed recorder wrote but never committed
-                    a.resize((rows, *col.shape))
+                # Rows past ``rows`` (a killed recorder wrote them, never committed them)
+                # are invisible to readers and get overwritten.
             else:
                 a = group.create_array(name, shape=(0, *col.shape), chunks=(col.chunk_rows, *col.shape),
                                        dtype=col.dtype, compressors=layout.COMPRESSOR, fill_value=0)
@@ -60,9 +60,6 @@ class TableWriter:
         self.pending += n or 0
         return start, start + (n or 0)
 
-    def full_chunk(self) -> bool:
-        return any(self.pending >= c.chunk_rows for c in self.columns.values())
-
     def flush(self) -> None:
         if not self.pending:
             return
@@ -70,7 +67,9 @@ class TableWriter:
         for name, col in self.columns.items():
             data = np.concatenate(self.buffer[name])
             a = self.arrays[name]
-            a.resize((new, *col.shape))
+            if a.shape[0] < new:  # grow in whole chunks, doubling: few metadata writes
+                cap = max(new, 2 * a.shape[0], 4 * col.chunk_rows)
+                a.resize((-(-cap // col.chunk_rows) * col.chunk_rows, *col.shape))
             a[self.rows:new] = data
             self.buffer[name] = []
         self.rows, self.pending = new, 0
@@ -189,7 +188,7 @@ class RunWriter:
     # -- committing ----------------------------------------------------------------------
     def due(self) -> bool:
         return time.monotonic() - self.last_flush > FLUSH_EVERY_S or any(
-            t.full_chunk() for t in self.tables.values())
+            t.pending >= 16 * min(c.chunk_rows for c in t.columns.values()) for t in self.tables.values())
 
     def flush(self) -> None:
         """Write buffered rows, then (only then) the counts that make them visible."""
