@@ -107,6 +107,33 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(a: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipeline.analysis import ANALYZE_STEPS, default_out_dir, run_analyze
+    from store.models import ModelFileError
+
+    if not 1 <= a.samples <= 20:
+        raise UsageError("--samples must be 1..20 (the digits shown in the raster and membrane figures)")
+    # MODEL is a model file for now; recorded runs of the store are to be accepted here too.
+    if not Path(a.source).is_file():
+        raise UsageError(f"{a.source}: no such file; byob analyze expects a model file "
+                         "(stdp_model_*.npz, see `byob models`)")
+    out = Path(a.out) if a.out else default_out_dir(a.source)
+    with tqdm(total=ANALYZE_STEPS, desc="analyze", unit="step", file=sys.stderr, leave=False) as bar:
+        def step(name: str) -> None:
+            bar.set_postfix_str(name, refresh=False)
+            bar.update(1)
+
+        try:
+            r = run_analyze(a.source, out, n_samples=a.samples, seed=a.seed, step=step)
+        except ModelFileError as e:
+            raise UsageError(str(e)) from e
+    _emit(r, a.json, [f"{r['model']}: test accuracy {r['test_accuracy']:.2%}",
+                      f"Analysis written to {r['out_dir']}:"] + [f"  {f}" for f in r["files"]])
+    return 0
+
+
 def cmd_models(a: argparse.Namespace) -> int:
     from store.models import list_models
 
@@ -225,6 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", default=None, help=".npz with X (n x 64 or n x 8 x 8, 0..16) and y")
     e.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     e.set_defaults(fn=cmd_evaluate)
+
+    an = sub.add_parser("analyze", formatter_class=fmt, help="figures of a model's activity and learning",
+                        description="Run a model on a few test digits and the whole test split; write "
+                                    "spike rasters, membrane traces, weight distributions, population "
+                                    "activity, weight change, receptive fields, confusion and per-class "
+                                    "scores as PNGs plus a summary.html page.")
+    an.add_argument("source", metavar="MODEL", help="model file to analyze (stdp_model_*.npz)")
+    an.add_argument("--out", default=None, help="folder for the figures; when not given: analysis/<model name>")
+    an.add_argument("--samples", type=int, default=3, help="test digits shown in rasters and traces (1..20)")
+    an.add_argument("--seed", type=int, default=0, help="seed choosing the shown test digits")
+    an.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    an.set_defaults(fn=cmd_analyze)
 
     m = sub.add_parser("models", formatter_class=fmt, help="list saved models with dates and accuracy")
     m.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")

@@ -1,0 +1,222 @@
+"""Offline analysis of a network: what ``byob analyze`` and menu item 3 write.
+
+A ``Recording`` holds plain arrays (a few samples' rasters and membrane traces, the
+weights at the start and at the end, the evaluated test set); ``analyze`` turns it into
+PNG figures (``pipeline.figures``) and one ``summary.html`` page that shows them all.
+Recordings come from a model file (``recording_from_model``: the network core is run
+again on a few test digits) or, later, from a recorded pipeline run: the store's
+``recording_from_run`` builds the same dataclass from a run's spike events, weight
+snapshots and predictions, and everything below works unchanged.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from pipeline import figures
+
+LAYERS = ("input", "hidden", "output")
+# (file name, what it shows), in the order analyze writes them.
+FIGURES = (
+    ("raster.png", "Spike rasters of every layer"),
+    ("membrane.png", "Membrane potentials with spike markers"),
+    ("weights.png", "Weight distributions per projection"),
+    ("population.png", "Population activity per layer"),
+    ("stdp_change.png", "Weight change from start to end (STDP)"),
+    ("receptive_fields.png", "Receptive fields of the hidden neurons"),
+    ("classification.png", "Confusion matrix and per-class precision, recall, F1"),
+)
+SUMMARY = "summary.html"
+StepFn = Callable[[str], None]  # called with the name of each stage as it starts
+
+
+@dataclass(frozen=True)
+class Recording:
+    """Everything the figures need, as NumPy arrays.
+
+    ``rasters``: layer name ("input", "hidden", "output") -> bool (samples, steps, neurons)
+    of the few shown samples. ``traces``: layer -> float membrane potential (samples,
+    steps, k) in mV of the neurons ``trace_neurons[layer]`` (k indices into the layer).
+    ``images`` (samples, 64) pixel values 0..16 and ``sample_labels`` (samples,) of the
+    shown samples. Weights at the start and at the end of training: ``w_ih_*`` (n_input,
+    n_hidden), ``w_ho_*`` (n_hidden, n_output). ``labels``, ``predictions`` (n,) and
+    ``counts`` (n, n_output) output spike counts of the evaluated test set. ``info``:
+    plain JSON facts shown on the summary page (model name, accuracy, epochs...).
+    """
+
+    dt: float
+    rasters: Mapping[str, np.ndarray]
+    traces: Mapping[str, np.ndarray]
+    trace_neurons: Mapping[str, np.ndarray]
+    images: np.ndarray
+    sample_labels: np.ndarray
+    w_ih_start: np.ndarray
+    w_ih_end: np.ndarray
+    w_ho_start: np.ndarray
+    w_ho_end: np.ndarray
+    labels: np.ndarray
+    predictions: np.ndarray
+    counts: np.ndarray
+    v_threshold: float | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Shapes that disagree fail here, with what was expected, not deep in a figure."""
+        missing = [k for k in LAYERS if k not in self.rasters]
+        if missing:
+            raise ValueError(f"Recording: rasters lack layers {missing} (need {list(LAYERS)})")
+        shapes = {k: np.shape(v) for k, v in self.rasters.items()}
+        if any(len(s) != 3 for s in shapes.values()) or len({s[:2] for s in shapes.values()}) != 1:
+            raise ValueError(f"Recording: rasters must be (samples, steps, neurons) with the same "
+                             f"samples and steps in every layer, got {shapes}")
+        n, steps = shapes["input"][:2]
+        i, h, o = shapes["input"][2], shapes["hidden"][2], shapes["output"][2]
+        expect = {"w_ih_start": (i, h), "w_ih_end": (i, h), "w_ho_start": (h, o), "w_ho_end": (h, o),
+                  "images": (n, i), "sample_labels": (n,)}
+        for name, shape in expect.items():
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"Recording: {name} has shape {np.shape(getattr(self, name))}, "
+                                 f"expected {shape}")
+        for layer, v in self.traces.items():
+            k = len(self.trace_neurons.get(layer, ()))
+            if np.shape(v) != (n, steps, k):
+                raise ValueError(f"Recording: traces[{layer!r}] has shape {np.shape(v)}, expected "
+                                 f"{(n, steps, k)} (samples, steps, len(trace_neurons[{layer!r}]))")
+        m = len(self.labels)
+        if np.shape(self.predictions) != (m,) or np.shape(self.counts) != (m, o):
+            raise ValueError(f"Recording: labels {np.shape(self.labels)}, predictions "
+                             f"{np.shape(self.predictions)} and counts {np.shape(self.counts)} "
+                             f"must be (n,), (n,) and (n, {o})")
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.predictions == self.labels)) if len(self.labels) else float("nan")
+
+
+def recording_from_model(model: Any, n_samples: int = 3, seed: int = 0, split_seed: int = 0,
+                         n_trace: int = 5, step: StepFn | None = None) -> Recording:
+    """Run a model (a file path or a loaded ``store.models.Model``) on ``n_samples`` test
+    digits chosen by ``seed``, with rasters and membrane traces of the ``n_trace`` most
+    active hidden neurons and every output neuron, and evaluate the whole test split of
+    ``split_seed``. The spike trains are those of evaluation (the model's seed,
+    ``EVAL_EPOCH``, the digit's index in the test split), so the shown counts are the
+    evaluation's counts. The start weights are the model's initial weights."""
+    from nodes.network.core import NetworkCore
+    from nodes.network.params import init_params
+    from pipeline.data import load_split
+    from pipeline.jobs import accuracy
+    from pipeline.trainer import EVAL_EPOCH, present
+    from store.models import load_model
+
+    step = step or (lambda name: None)
+    m = model if hasattr(model, "params") else load_model(model)
+    cfg = m.config.network
+    split = load_split(split_seed)
+    if not 1 <= n_samples <= len(split.y_test):
+        raise ValueError(f"n_samples must be 1..{len(split.y_test)}, got {n_samples}")
+    ids = np.sort(np.random.default_rng(seed).choice(len(split.y_test), n_samples, replace=False))
+    step("simulate samples")
+    res, _ = present(NetworkCore.for_config(cfg), m.params, split.X_test[ids], m.seed, EVAL_EPOCH, ids,
+                     labels=None, n_trace=cfg.n_hidden)
+    active = np.argsort(-res.hidden.sum(axis=(0, 1)), kind="stable")[:n_trace]
+    step("evaluate test split")
+    acc, counts, preds = accuracy(m.params, m.config, split.X_test, split.y_test, m.seed)
+    start = init_params(cfg, m.seed)
+    name = Path(m.path).name if getattr(m, "path", None) else "untrained network"
+    return Recording(
+        dt=cfg.dt, rasters={"input": res.input, "hidden": res.hidden, "output": res.output},
+        traces={"hidden": np.asarray(res.v_hidden)[:, :, active], "output": np.asarray(res.v_output)},
+        trace_neurons={"hidden": active, "output": np.arange(cfg.n_output)},
+        images=split.X_test[ids], sample_labels=split.y_test[ids],
+        w_ih_start=start.w_ih, w_ih_end=np.asarray(m.params.w_ih),
+        w_ho_start=start.w_ho, w_ho_end=np.asarray(m.params.w_ho),
+        labels=split.y_test, predictions=preds, counts=counts, v_threshold=cfg.V_th,
+        info={"model": name, "created": m.created or None, "epochs_done": m.epochs_done,
+              "samples_seen": m.samples_seen, "seed": m.seed, "split_seed": split_seed,
+              "test_accuracy": acc, "test_samples": int(len(split.y_test)),
+              "shown_test_indices": ids.tolist()})
+
+
+def analyze(rec: Recording, out_dir: str | Path, step: StepFn | None = None) -> list[Path]:
+    """Write every figure of ``FIGURES`` and ``summary.html`` into ``out_dir``; returns
+    their paths in that order."""
+    step = step or (lambda name: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    w_start = {"w_ih": rec.w_ih_start, "w_ho": rec.w_ho_start}
+    w_end = {"w_ih": rec.w_ih_end, "w_ho": rec.w_ho_end}
+    rasters = {k: rec.rasters[k] for k in LAYERS}
+    draw = {
+        "raster.png": lambda p: figures.raster_figure(p, rasters, rec.dt, rec.images, rec.sample_labels),
+        "membrane.png": lambda p: figures.membrane_figure(p, rec.traces, rec.trace_neurons, rasters,
+                                                          rec.dt, rec.v_threshold),
+        "weights.png": lambda p: figures.weights_figure(p, w_start, w_end),
+        "population.png": lambda p: figures.population_figure(p, rasters, rec.dt),
+        "stdp_change.png": lambda p: figures.stdp_change_figure(p, rec.w_ih_start, rec.w_ih_end,
+                                                                rec.w_ho_start, rec.w_ho_end),
+        "receptive_fields.png": lambda p: figures.receptive_fields_figure(p, rec.w_ih_end),
+        "classification.png": lambda p: figures.classification_figure(p, rec.labels, rec.predictions,
+                                                                      rec.counts.shape[1]),
+    }
+    paths = []
+    for name, _ in FIGURES:
+        step(name)
+        draw[name](out / name)
+        paths.append(out / name)
+    step(SUMMARY)
+    paths.append(write_summary(rec, out))
+    return paths
+
+
+def write_summary(rec: Recording, out_dir: Path) -> Path:
+    """One HTML page: the facts of ``rec.info``, a per-class table and every figure
+    (linked by relative path, so the folder can be moved as a whole)."""
+    rep = figures.class_report(rec.labels, rec.predictions, rec.counts.shape[1])
+    facts = {**rec.info, "test_accuracy": rec.accuracy}
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>"
+                   for k, v in facts.items())
+    classes = "".join(f"<tr><td>{c}</td><td>{rep['precision'][c]:.2%}</td><td>{rep['recall'][c]:.2%}</td>"
+                      f"<td>{rep['f1'][c]:.2f}</td><td>{int(rep['confusion'][c].sum())}</td></tr>"
+                      for c in range(len(rep["f1"])))
+    figs = "".join(f"<h2>{html.escape(title)}</h2><img src='{name}' alt='{html.escape(title)}'>"
+                   for name, title in FIGURES)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>byob analysis: "
+            f"{html.escape(str(rec.info.get('model', '')))}</title><style>body{{font-family:sans-serif;"
+            f"max-width:1400px;margin:auto}} img{{max-width:100%}} td,th{{padding:2px 10px;text-align:left}}"
+            f"</style></head><body><h1>Build Your Own Brain: analysis</h1><table>{rows}</table>"
+            f"<h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+            f"<th>support</th></tr>{classes}</table>{figs}</body></html>")
+    path = Path(out_dir) / SUMMARY
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.2%}" if 0.0 <= v <= 1.0 else f"{v:g}"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def default_out_dir(model: str | Path | None) -> Path:
+    return Path("analysis") / (Path(model).stem if model else "untrained")
+
+
+def run_analyze(model: Any, out_dir: str | Path | None = None, n_samples: int = 3, seed: int = 0,
+                step: StepFn | None = None) -> dict[str, Any]:
+    """The job behind ``byob analyze`` and menu item 3: record ``model`` (a path or a
+    loaded model), write the figures. Returns what ``--json`` prints."""
+    path = getattr(model, "path", None) if hasattr(model, "params") else model
+    out = Path(out_dir) if out_dir else default_out_dir(path)
+    rec = recording_from_model(model, n_samples=n_samples, seed=seed, step=step)
+    files = analyze(rec, out, step=step)
+    return {"model": str(path) if path else None, "out_dir": str(out), "test_accuracy": rec.accuracy,
+            "files": [str(f) for f in files]}
+
+
+ANALYZE_STEPS = 2 + len(FIGURES) + 1  # the calls of ``step`` during ``run_analyze``
