@@ -28,7 +28,9 @@ import zmq
 
 from pipeline.job import PipelineJob
 from pipeline.bus import BusHub
-from pipeline.messages import Control, Heartbeat, Message, MessageError, Metrics, Prediction, RunInfo, decode
+from pipeline.messages import (Control, Heartbeat, Message, MessageError, Metrics, Prediction, RunInfo,
+                               WeightUpdate, decode)
+from pipeline.trainer import predict
 from pipeline.node import HB_SUFFIX, setup_logging
 from pipeline.wiring import open_socket
 
@@ -101,9 +103,13 @@ class Controller:
 
     def poll_once(self, timeout_ms: int = 100) -> None:
         events = dict(self.poller.poll(timeout_ms))
-        if self.control in events:
+        n = 0
+        # Drain the control link (heartbeats) before anyone is judged lost: after a stall
+        # of this process, a backlog of heartbeats must not read as silence.
+        while self.control in events and n < 1000 and (n == 0 or self.control.poll(0)):
             ident, *frames = self.control.recv_multipart()
             self.on_control(ident.decode(errors="replace"), frames)
+            n += 1
         if self.results in events:
             try:
                 msg = decode(self.results.recv_multipart())
@@ -141,6 +147,11 @@ class Controller:
         elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.run:
             self.done[ident] = msg.args
             self.log.info("%s finished job %s", ident, msg.run)
+        elif isinstance(msg, WeightUpdate) and self.job and msg.run == self.job.run:
+            # The training worker's final weights, for the other workers to evaluate with.
+            for other in self.workers:
+                if other != ident:
+                    self.control.send_multipart([other.encode(), *frames])
 
     def on_prediction(self, msg: Prediction) -> None:
         if not self.job or msg.run != self.job.run:
@@ -151,6 +162,20 @@ class Controller:
             self.train_correct += int(np.sum(msg.predicted == msg.labels))
         else:
             self.test_ids.append(msg.sample_ids)
+            fresh = ~self.tested[msg.sample_ids]
+            self.counts[msg.sample_ids] = msg.counts
+            self.tested[msg.sample_ids] = True
+            if np.any(fresh) and self.tested.all():
+                self.all_tested()
+
+    def all_tested(self) -> None:
+        """Every test sample is in, from however many workers: the predictions in sample
+        order (ties broken by the model's seed, as in-process), the accuracy to the workers."""
+        preds = predict(self.counts, self.model_seed)
+        self.accuracy = float(np.mean(preds == self.y_test))
+        self.tested_at = time.time()
+        for ident in self.workers:
+            self.send(ident, "evaluated", test_accuracy=self.accuracy)
 
     def on_api(self, frames: list[bytes]) -> Control:
         def reply(**args: Any) -> Control:
@@ -210,10 +235,19 @@ class Controller:
                 out.append(ident)
         return out
 
-    def roles_up(self) -> dict[str, str]:
+    def roles_up(self) -> dict[str, list[str]]:
         now = time.monotonic()
-        return {n["role"]: i for i, n in self.nodes.items()
-                if n.get("role") in ROLES and not self.is_lost(i, now)}
+        up: dict[str, list[str]] = {}
+        for i, n in sorted(self.nodes.items()):
+            if n.get("role") in ROLES and not self.is_lost(i, now):
+                up.setdefault(n["role"], []).append(i)
+        return up
+
+    def ready(self) -> bool:
+        """Every role up, and as many network workers as ``BYOB_WORKERS`` says (default 1;
+        set it with ``honcho start -c network=N`` so no worker misses the job)."""
+        up = self.roles_up()
+        return len(up) == len(ROLES) and len(up["network"]) >= int(os.environ.get("BYOB_WORKERS", "1"))
 
     def start_job(self) -> None:
         self.job = self.queue.pop(0)
@@ -221,25 +255,35 @@ class Controller:
         self.done: dict[str, dict[str, Any]] = {}
         self.test_ids: list[np.ndarray] = []
         self.train_preds = self.train_correct = 0
-        self.log.info("all nodes up; starting %s job %s (%s)", self.job.kind, self.job.run, self.job.mode)
-        model, _ = self.job.model_and_split()
+        model, split = self.job.model_and_split()
+        self.model_seed, self.y_test = model.seed, split.y_test
+        self.counts = np.zeros((len(split.y_test), model.config.network.n_output), np.int32)
+        self.tested = np.zeros(len(split.y_test), bool)
+        self.accuracy: float | None = None
+        self.tested_at = 0.0
+        up = self.roles_up()
+        self.workers = up["network"]
+        self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
+                      self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
                              mode=self.job.mode, model=self.job.model or "", time=time.time(),
                              job=self.job.to_dict(), config=model.config.to_dict()))
-        for ident in self.roles_up().values():
+        for ident in (i for ids in up.values() for i in ids):
             self.send(ident, "train", **self.job.to_dict())
 
     def finish_job(self, error: str | None) -> dict[str, Any]:
         assert self.job is not None
         while error is None and self.results.poll(200):  # predictions may trail the done message
             self.poll_once(0)
-        net = next((a for i, a in self.done.items() if self.nodes.get(i, {}).get("role") == "network"), {})
+        net = next((a for i, a in self.done.items() if i == self.workers[0]), {})
+        starts = [a["eval_started"] for i, a in self.done.items() if i in self.workers and "eval_started" in a]
+        eval_rate = len(self.y_test) / max(self.tested_at - min(starts), 1e-9) if starts and self.tested_at else None
         ids = np.concatenate(self.test_ids) if self.test_ids else np.zeros(0, np.int64)
         result = {
             "run": self.job.run, "kind": self.job.kind, "mode": self.job.mode, "ok": error is None,
-            "error": error, "model": net.get("model"), "test_accuracy": net.get("test_accuracy"),
+            "error": error, "model": net.get("model"), "test_accuracy": self.accuracy,
             "samples_per_second": net.get("samples_per_second"), "train_seconds": net.get("train_seconds"),
-            "eval_samples_per_second": net.get("eval_samples_per_second"),
+            "eval_samples_per_second": eval_rate, "workers": len(self.workers),
             "job_seconds": round(time.monotonic() - self.job_started, 3),
             "test_predictions": int(len(ids)), "test_unique": int(len(np.unique(ids))),
             "train_running_accuracy": self.train_correct / max(self.train_preds, 1),
@@ -284,7 +328,7 @@ class Controller:
             self.publish_metrics()
             lost = self.lost()
             if self.job is None:
-                if self.queue and len(self.roles_up()) == len(ROLES):
+                if self.queue and self.ready():
                     self.start_job()
                 elif self.queue and time.monotonic() - t0 > START_TIMEOUT_S and not self.nodes:
                     self.log.error("no node said hello within %.0f s; are they running and pointed at %s?",
@@ -299,11 +343,12 @@ class Controller:
                 code = 1
                 if self.exit_when_done:
                     return self.close(1)
-            elif {"encoder", "network", "learner"} <= {self.nodes.get(i, {}).get("role") for i in self.done}:
+            elif {"encoder", "learner"} <= {self.nodes.get(i, {}).get("role") for i in self.done} \
+                    and all(w in self.done for w in self.workers):
                 if not self.finish_job(None)["ok"]:
                     code = 1
         self.log.info("stopping: telling the nodes")
-        for ident in self.roles_up().values():
+        for ident in (i for ids in self.roles_up().values() for i in ids):
             self.send(ident, "stop")
         return self.close(code)
 

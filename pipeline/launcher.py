@@ -1,7 +1,7 @@
 """``byob run``: start the Procfile's processes with honcho's own manager, run one job.
 
-The processes are exactly the Procfile's lines (scaled with ``--workers`` for the
-network once fan-out lands); the job reaches the controller through the environment.
+The processes are exactly the Procfile's lines (the network line scaled to
+``--workers`` processes, as ``honcho start -c network=W`` does); the job reaches the controller through the environment.
 honcho stops every process when one exits; with ``--exit-when-done`` the controller
 exits after the job, so the whole pipeline stops and ``byob run`` returns its code.
 """
@@ -41,11 +41,13 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         printer = _StopOrder(output=sys.stderr)
         manager = Manager(printer)
+        workers = int(penv.get("BYOB_WORKERS", "1"))
         for name, cmd in procfile_processes(procfile).items():
             if name == "recorder" and penv.get("BYOB_RECORD") == "0":
                 continue
-            manager.add_process(f"{name}.1", cmd, env={**penv, "HONCHO_PROCESS_NAME": f"{name}.1"},
-                                cwd=os.getcwd())
+            for k in range(1, (workers if name == "network" else 1) + 1):  # as `honcho start -c network=W`
+                manager.add_process(f"{name}.{k}", cmd, env={**penv, "HONCHO_PROCESS_NAME": f"{name}.{k}"},
+                                    cwd=os.getcwd())
         manager.loop()
         result = json.loads(result_file.read_text()) if result_file.exists() else None
         if result is None:

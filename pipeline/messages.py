@@ -196,7 +196,8 @@ class Control(Message):
     args: dict[str, Any] = field(default_factory=dict)
     KIND: ClassVar[str] = "control"
     COMMANDS: ClassVar[frozenset[str]] = frozenset(
-        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done"})
+        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done",
+         "evaluated"})
 
     def validate(self) -> None:
         if self.command not in self.COMMANDS:

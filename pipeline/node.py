@@ -101,7 +101,10 @@ class NodeShell:
                 seq += 1
                 msg = Heartbeat(run=self.run_id, seq=seq, sender=self.name, node=self.name,
                                 time=time.time(), status={**self.status, "dropped": dict(self.dropped)})
-                sock.send_multipart(msg.to_wire())
+                try:  # never block: a heartbeat that cannot go now is worthless later
+                    sock.send_multipart(msg.to_wire(), flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
         finally:
             sock.close(linger=0)
 

@@ -39,7 +39,7 @@ class Link:
 LINKS: dict[str, Link] = {l.name: l for l in (
     # controller <-> every node: hello, jobs, acks, heartbeats
     Link("control", 0, "controller", zmq.ROUTER, zmq.DEALER, "lossless", 10_000),
-    # encoder -> network: input spike batches
+    # encoder -> the training network worker (network.1): training samples, in order
     Link("spikes", 1, "encoder", zmq.PUSH, zmq.PULL, "lossless", 64),
     # network -> learner: rasters of one presentation
     Link("plasticity", 2, "learner", zmq.PULL, zmq.PUSH, "lossless", 64),
@@ -59,6 +59,9 @@ LINKS: dict[str, Link] = {l.name: l for l in (
     Link("record", 8, "hub", zmq.PUSH, zmq.PULL, "lossless", 10_000),
     # byob replay's pause / resume / seek / speed (request-reply)
     Link("replay", 9, "replayer", zmq.ROUTER, zmq.REQ, "lossless", 100),
+    # encoder -> every network worker: evaluation batches, dealt round-robin (fan-out);
+    # a worker connects only while it holds a job, so none is dealt to an idle worker
+    Link("eval", 11, "encoder", zmq.PUSH, zmq.PULL, "lossless", 4),  # (offset 10: the viewer's HTTP port)
 )}
 
 

@@ -1,7 +1,8 @@
 """Encoder process: turns the job's digits into input spike batches (lossless PUSH).
 
-Training samples go one per message in the trainer's order; evaluation samples go in
-padded batches of ``INFER_BATCH``. Sending blocks when the network's queue is full, so
+Training samples go one per message in the trainer's order to the training worker;
+evaluation samples go in padded batches of ``INFER_BATCH`` on the ``eval`` link, dealt
+round-robin to every network worker. Sending blocks when the network's queue is full, so
 nothing is lost; the shell keeps heartbeating while it waits.
 """
 
@@ -25,13 +26,15 @@ class EncoderNode(NodeShell):
     def __init__(self) -> None:
         super().__init__()
         self.out = open_socket(self.ctx, "spikes", self.role)
+        self.eval_out = open_socket(self.ctx, "eval", self.role)
 
-    def push(self, msg: SpikeBatch) -> bool:
+    def push(self, msg: SpikeBatch, sock: zmq.Socket | None = None) -> bool:
         """Send, waiting while the network's queue is full; False if asked to stop."""
+        sock = sock or self.out
         frames = msg.to_wire()
         while not self.stopping:
-            if self.out.poll(100, zmq.POLLOUT):
-                self.out.send_multipart(frames, copy=False)
+            if sock.poll(100, zmq.POLLOUT):
+                sock.send_multipart(frames, copy=False)
                 return True
         return False
 
@@ -55,7 +58,7 @@ class EncoderNode(NodeShell):
             raster = encode(split.X_test[pad], cfg, model.seed, EVAL_EPOCH, pad)
             if not self.push(SpikeBatch.from_raster(
                     raster, run=job.run, seq=self.next_seq(), sender=self.name, population="input",
-                    dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH)):
+                    dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH), self.eval_out):
                 return
         self.log.info("job %s: sent %d training samples and %d test samples", job.run, sent,
                       len(split.X_test))

@@ -5,7 +5,12 @@ prediction, hand the rasters to the learner (one ``presentation`` spike batch), 
 ``lockstep`` mode it waits for the update of sample n before presenting n+1, which
 reproduces the in-process trainer exactly; in ``async`` mode it never waits and
 applies the newest weights that have arrived (each prediction records the weight
-version that made it). Evaluation batches run batched, then the model is saved.
+version that made it).
+
+Evaluation fans out: every worker (``honcho start -c network=3``) pulls batches from the
+``eval`` link; the training worker (network.1) hands its trained weights to the others
+through the controller. The controller merges every worker's test predictions in
+sample order, computes the accuracy and sends it back; network.1 then saves the model.
 """
 
 from __future__ import annotations
@@ -20,12 +25,11 @@ from nodes.encoder.core import encode
 from nodes.learner.core import Plastic, apply_plastic
 from nodes.network.core import NetworkCore
 from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, Prediction, SpikeBatch, Traces, WeightUpdate
+from pipeline.messages import PRESENTATION, Control, Prediction, SpikeBatch, Traces, WeightUpdate
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
-from pipeline.trainer import (EVAL_EPOCH, INFER_BATCH, classify, predict, present, retry_rows,
-                              running_rng, to_numpy)
+from pipeline.trainer import EVAL_EPOCH, INFER_BATCH, classify, present, retry_rows, running_rng, to_numpy
 from pipeline.wiring import open_socket
 from store.models import save_model
 
@@ -35,9 +39,13 @@ class NetworkNode(NodeShell):
 
     def __init__(self) -> None:
         super().__init__()
-        self.spikes = open_socket(self.ctx, "spikes", self.role)
-        self.to_learner = open_socket(self.ctx, "plasticity", self.role)
-        self.weights = open_socket(self.ctx, "weights", self.role)
+        # The first worker (network.1, or a lone network) trains; every worker evaluates.
+        suffix = self.name.rsplit(".", 1)[-1] if "." in self.name else "1"
+        self.trainer = suffix == "1"
+        if self.trainer:
+            self.spikes = open_socket(self.ctx, "spikes", self.role)
+            self.to_learner = open_socket(self.ctx, "plasticity", self.role)
+            self.weights = open_socket(self.ctx, "weights", self.role)
         self.results = open_socket(self.ctx, "results", self.role)
 
     def warm_up(self) -> None:
@@ -80,11 +88,53 @@ class NetworkNode(NodeShell):
         model, split = job.model_and_split()
         cfg = model.config.network
         core = NetworkCore.for_config(cfg)
+        # Connect for evaluation batches only while holding a job: the encoder deals them
+        # round-robin to connected workers, so an idle worker is never dealt one.
+        eval_in = open_socket(self.ctx, "eval", self.role)
+        try:
+            t0 = time.perf_counter()
+            if job.kind == "evaluate":
+                params, version, n_train = model.params, 0, 0
+            elif self.trainer:
+                params, version, n_train = self.train(job, model, split, core)
+                if params is not None:
+                    self.tell_weights(params, version)  # for the other workers' evaluation
+            else:
+                params, version, n_train = self.await_weights(job), 0, 0
+            if params is None:
+                return
+            train_s = time.perf_counter() - t0
+            t_eval = time.time()
+            acc, tested = self.evaluate(job, model, split, core, params, version, eval_in)
+        finally:
+            eval_in.close(linger=0)
+        if acc is None:
+            return
+        report = dict(test_accuracy=acc, tested=tested, eval_started=t_eval, weight_version=version)
+        if job.kind == "evaluate" or not self.trainer:
+            self.tell("done", model=job.model if self.trainer else None, train_seconds=0.0,
+                      samples_per_second=None, **report)
+            return
+        model.params = to_numpy(params)
+        model.epochs_done += job.epochs
+        model.samples_seen += n_train
+        model.history.append({"epochs": job.epochs, "samples_per_epoch": job.n_per_epoch(split),
+                              "split_seed": job.split_seed, "test_accuracy": acc, "mode": job.mode,
+                              "run": job.run, "train_seconds": round(train_s, 3)})
+        path = save_model(model, job.model_dir)
+        self.log.info("job %s: trained %d samples in %.1f s, test accuracy %.2f%%, saved %s",
+                      job.run, n_train, train_s, 100 * acc, path)
+        self.tell("done", model=str(path), train_seconds=train_s,
+                  samples_per_second=n_train / max(train_s, 1e-9), **report)
+
+    def train(self, job: PipelineJob, model, split, core):
+        """Present every training sample, learning as the job's mode says; returns the
+        final parameters, their weight version and the number of samples."""
+        cfg = core.cfg
         params, version = model.params, 0
         rng = running_rng(model.seed)
         n_train = job.n_per_epoch(split) * job.epochs
         k_trace = min(job.trace_neurons, cfg.n_hidden)
-        t0 = time.perf_counter()
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
         for k in range(n_train):
             t = time.perf_counter()
@@ -92,7 +142,7 @@ class NetworkNode(NodeShell):
             while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
                 msg = self.wait(self.spikes, SpikeBatch)
             if msg is None:
-                return
+                return None, version, k
             ids = msg.sample_ids
             t1 = time.perf_counter()
             res, attempts = present(core, params, split.X_train[ids], model.seed, msg.epoch, ids, msg.labels,
@@ -111,66 +161,72 @@ class NetworkNode(NodeShell):
                 sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
                 weight_version=version))
             t3 = time.perf_counter()
-            if job.mode == "lockstep":
-                params, version = self.apply(params, version, until=k + 1)
-            else:
-                params, version = self.apply(params, version, until=None)
+            params, version = self.apply(params, version, until=k + 1 if job.mode == "lockstep" else None)
             t4 = time.perf_counter()
             for name, d in zip(spent, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
                 spent[name] += d
             self.status = {"trained": k + 1, "weight_version": version}
             if params is None:
-                return
+                return None, version, k
         params, version = self.apply(params, version, until=n_train)  # async: catch up at the end
-        if params is None:
-            return
-        train_s = time.perf_counter() - t0
         if n_train:
             self.log.info("job %s: per training sample, ms: %s", job.run,
                           ", ".join(f"{k} {1e3 * v / n_train:.2f}" for k, v in spent.items()))
-        counts = np.zeros((len(split.X_test), cfg.n_output), np.int32)
-        seen = 0
-        t_eval = time.perf_counter()
-        while seen < job.n_eval_batches(split):
-            msg = self.wait(self.spikes, SpikeBatch)
-            if msg is None:
-                return
-            if msg.epoch != EVAL_EPOCH or not self.check_input(msg, cfg.n_steps, cfg.n_input):
+        return params, version, n_train
+
+    def tell_weights(self, params, version: int) -> None:
+        self.send(self.control, WeightUpdate(run=self.run_id, seq=self.next_seq(), sender=self.name,
+                                             version=version, samples_seen=version,
+                                             w_ih=np.asarray(params.w_ih, np.float32),
+                                             theta=np.asarray(params.theta, np.float32),
+                                             w_ho=np.asarray(params.w_ho, np.float32)))
+
+    def await_weights(self, job: PipelineJob):
+        """An evaluation worker of a training job: the trained weights, relayed by the
+        controller from the training worker."""
+        model, _ = job.model_and_split()
+        msg = self.wait(self.control, WeightUpdate)
+        if msg is None:
+            return None
+        self.log.info("job %s: received the trained weights (version %d)", job.run, msg.version)
+        return apply_plastic(model.params, Plastic(msg.w_ih, msg.theta, msg.w_ho))
+
+    def evaluate(self, job: PipelineJob, model, split, core, params, version: int, eval_in: zmq.Socket):
+        """Evaluate the batches dealt to this worker until the controller, holding every
+        test prediction, sends the accuracy; returns (accuracy, samples evaluated)."""
+        cfg = core.cfg
+        poller = zmq.Poller()
+        poller.register(eval_in, zmq.POLLIN)
+        poller.register(self.control, zmq.POLLIN)
+        tested = 0
+        while not self.stopping:
+            events = dict(poller.poll(100))
+            if self.control in events:
+                msg = self.receive(self.control)
+                if isinstance(msg, Control) and msg.command == "evaluated" and msg.run == job.run:
+                    return float(msg.args["test_accuracy"]), tested
+                if isinstance(msg, Control) and msg.command == "stop":
+                    self.stopping = True
+            if eval_in not in events:
+                continue
+            msg = self.receive(eval_in)
+            if not isinstance(msg, SpikeBatch) or msg.run != job.run or msg.epoch != EVAL_EPOCH \
+                    or not self.check_input(msg, cfg.n_steps, cfg.n_input):
+                self.dropped["unexpected-eval"] += 1
                 continue
             res, _ = present(core, params, split.X_test[msg.sample_ids], model.seed, EVAL_EPOCH,
                              msg.sample_ids, None, spikes=msg.to_raster(), rasters=False)
             uniq, first = np.unique(msg.sample_ids, return_index=True)
             c = res.output_counts()[first]
-            counts[uniq] = c
             p = Prediction(
                 run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=uniq.astype(np.int64),
                 labels=msg.labels[first], predicted=np.argmax(c, 1).astype(np.int64), counts=c,
                 weight_version=version, phase="test")
             self.send(self.results, p)
             self.publish(p)
-            seen += 1
-        preds = predict(counts, model.seed)
-        acc = float(np.mean(preds == split.y_test))
-        eval_rate = len(split.y_test) / max(time.perf_counter() - t_eval, 1e-9)
-        if job.kind == "evaluate":
-            self.log.info("job %s: evaluated %s: test accuracy %.2f%%", job.run, job.model, 100 * acc)
-            self.tell("done", model=job.model, test_accuracy=acc, train_seconds=0.0,
-                      samples_per_second=None, eval_samples_per_second=eval_rate,
-                      predictions=preds.tolist(), weight_version=version)
-            return
-        model.params = to_numpy(params)
-        model.epochs_done += job.epochs
-        model.samples_seen += n_train
-        model.history.append({"epochs": job.epochs, "samples_per_epoch": job.n_per_epoch(split),
-                              "split_seed": job.split_seed, "test_accuracy": acc, "mode": job.mode,
-                              "run": job.run, "train_seconds": round(train_s, 3)})
-        path = save_model(model, job.model_dir)
-        self.log.info("job %s: trained %d samples in %.1f s, test accuracy %.2f%%, saved %s",
-                      job.run, n_train, train_s, 100 * acc, path)
-        self.tell("done", model=str(path), test_accuracy=acc, train_seconds=train_s,
-                  samples_per_second=n_train / max(train_s, 1e-9), eval_samples_per_second=eval_rate,
-                  predictions=preds.tolist(),
-                  weight_version=version)
+            tested += len(uniq)
+            self.status = {"tested": tested}
+        return None, tested
 
     def publish_sample(self, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
                        pred: Prediction) -> None:

@@ -19,7 +19,7 @@ from store.models import load_model
 from store.runs import list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
-def free_base_port(n: int = 10) -> int:
+def free_base_port(n: int = 12) -> int:
     """A block of ``n`` free consecutive loopback ports, so runs never collide."""
     import random
     import socket
