@@ -143,6 +143,45 @@ def recording_from_model(model: Any, n_samples: int = 3, seed: int = 0, split_se
               "shown_test_indices": ids.tolist()})
 
 
+def recording_from_run(run: Any, n_samples: int = 3) -> Recording:
+    """A recorded pipeline run (a ``store.runs.RunReader``) as a ``Recording``: the last
+    ``n_samples`` training presentations' rasters and membrane traces, the first and last
+    weight snapshots, and the test predictions (the training predictions if the run
+    never reached its evaluation)."""
+    from pipeline.data import load_split
+    from store.layout import PHASES
+    from store.runs import StoreError
+
+    n_rec = min(run.committed.get(f"spikes/{k}", 0) for k in LAYERS)
+    w = run.weights()
+    if n_rec == 0 or not len(w.get("version", ())):
+        raise StoreError(f"run {run.run} holds no training presentations or weight snapshots to analyze")
+    rows = list(range(max(0, n_rec - n_samples), n_rec))
+    rasters = {k: np.stack([run.raster(k, r).dense() for r in rows]) for k in LAYERS}
+    ids = np.array([run.raster("input", r).sample_id for r in rows])
+    traces, neurons = {}, {}
+    for k in ("hidden", "output"):
+        t = run.traces(k)
+        if t and len(t["values"]) >= n_rec:
+            traces[k], neurons[k] = t["values"][rows], t["neurons"]
+    start = run.attrs.get("start", {})
+    job, cfg = start.get("job", {}), start.get("config", {}).get("network", {})
+    split = load_split(int(job.get("split_seed", 0)))
+    p = run.predictions()
+    test = p["phase"] == PHASES.index("test")
+    sel = test if np.any(test) else ~test
+    return Recording(
+        dt=float(run.group["spikes/input"].attrs["dt"]), rasters=rasters, traces=traces, trace_neurons=neurons,
+        images=split.X_train[ids], sample_labels=split.y_train[ids],
+        w_ih_start=w["w_ih"][0], w_ih_end=w["w_ih"][-1], w_ho_start=w["w_ho"][0], w_ho_end=w["w_ho"][-1],
+        labels=p["label"][sel], predictions=p["predicted"][sel], counts=p["counts"][sel],
+        v_threshold=cfg.get("V_th"),
+        info={"run": run.run, "status": run.attrs.get("status"), "mode": run.attrs.get("mode"),
+              "model_in": run.attrs.get("model_in") or None, "model_out": run.attrs.get("model_out") or None,
+              "samples": n_rec, "evaluated": "test" if np.any(test) else "training (no evaluation recorded)",
+              "weight_versions": [int(w["version"][0]), int(w["version"][-1])]})
+
+
 def analyze(rec: Recording, out_dir: str | Path, step: StepFn | None = None) -> list[Path]:
     """Write every figure of ``FIGURES`` and ``summary.html`` into ``out_dir``; returns
     their paths in that order."""
@@ -209,8 +248,18 @@ def default_out_dir(model: str | Path | None) -> Path:
 
 def run_analyze(model: Any, out_dir: str | Path | None = None, n_samples: int = 3, seed: int = 0,
                 step: StepFn | None = None) -> dict[str, Any]:
-    """The job behind ``byob analyze`` and menu item 3: record ``model`` (a path or a
-    loaded model), write the figures. Returns what ``--json`` prints."""
+    """The job behind ``byob analyze`` and menu item 3: record ``model`` (a path, a
+    loaded model, or a recorded run's ``RunReader``), write the figures. Returns what
+    ``--json`` prints."""
+    if hasattr(model, "committed"):  # a recorded run
+        out = Path(out_dir) if out_dir else Path("analysis") / model.run
+        step = step or (lambda name: None)
+        step("read the run")
+        rec = recording_from_run(model, n_samples=n_samples)
+        step("(recorded: nothing to simulate)")
+        files = analyze(rec, out, step=step)
+        return {"model": None, "run": model.run, "out_dir": str(out), "test_accuracy": rec.accuracy,
+                "files": [str(f) for f in files]}
     path = getattr(model, "path", None) if hasattr(model, "params") else model
     out = Path(out_dir) if out_dir else default_out_dir(path)
     rec = recording_from_model(model, n_samples=n_samples, seed=seed, step=step)

@@ -42,6 +42,14 @@ def test_a_recorded_pipeline_run_holds_every_published_message(tmp_path):
     assert list(w["version"]) == [0, 24] and not np.array_equal(w["w_ih"][0], w["w_ih"][1])
     size, events = run.spike_bytes()
     assert events > 0 and size / events < 4  # tiny runs pay chunk overhead; the benchmark checks 2
+    # The run analyzes like a model: every figure, from the recorded spikes and weights.
+    r = byob_cli("analyze", res["run"], "--store", str(store), "--out", str(tmp_path / "an"), "--json",
+                 env=env_with_ports(), cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = last_json(r.stdout)
+    assert out["run"] == res["run"] and len(out["files"]) == 8
+    assert all((tmp_path / "an" / f).stat().st_size > 1000 for f in ("raster.png", "receptive_fields.png"))
+    assert out["test_accuracy"] == res["test_accuracy"]
 
 
 def test_recorder_killed_mid_run_leaves_a_readable_replayable_store(tmp_path):
