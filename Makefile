@@ -16,8 +16,9 @@ install: $(STAMP)
 
 # The main job: the pipeline of the Procfile (controller, encoder, network, learner as
 # separate processes over ZeroMQ) trains a model, evaluates it, saves it under models/
-# and stays up for further jobs until Ctrl-C.
+# and stays up for further jobs until Ctrl-C. The Procfile's viewer serves the live page.
 run: $(STAMP)
+	@echo "viewer: http://127.0.0.1:$${BYOB_VIEWER_PORT:-$$(( $${BYOB_BASE_PORT:-5750} + 10 ))}/ (viewer.1 says when it is up)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 # The same job in one process, exiting when done.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -224,6 +225,20 @@ def cmd_stop(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(a: argparse.Namespace) -> int:
+    from viewer.serve import ViewerError, ViewOptions, serve
+
+    if a.port is not None and not 0 <= a.port < 65536:
+        raise UsageError("--port must be 0..65535 (0: any free port)")
+    if a.rate < 0:
+        raise UsageError("--rate must be >= 0 (0: as fast as possible)")
+    try:
+        return serve(ViewOptions(port=a.port, address=a.address, bus=a.bus, store=a.store, run=a.run,
+                                 rate=a.rate, origins=a.allow_origin, optional=a.optional))
+    except ViewerError as e:
+        raise UsageError(str(e)) from e
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="byob", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -305,6 +320,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stop", formatter_class=fmt, help="stop a running pipeline")
     sp.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     sp.set_defaults(fn=cmd_stop)
+
+    v = sub.add_parser("view", formatter_class=fmt, help="the live viewer (Panel) in the browser",
+                       description="Serve the viewer: spike rasters, membrane traces, receptive fields, "
+                                   "weights, accuracy and pipeline health of the live pipeline (its "
+                                   "monitoring bus), or of a recorded run replayed from the store.")
+    v.add_argument("--port", type=int, default=None,
+                   help="HTTP port (default: BYOB_VIEWER_PORT, else BYOB_BASE_PORT + 10, i.e. 5760)")
+    v.add_argument("--address", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it; "
+                   "add --allow-origin HOST:PORT for the name browsers use)")
+    v.add_argument("--allow-origin", action="append", default=[], metavar="HOST:PORT",
+                   help="extra websocket origin to accept (repeatable)")
+    v.add_argument("--bus", default=None, help="monitoring bus endpoint (default: BYOB_BUS_ENDPOINT "
+                   "or the bus port of BYOB_BASE_PORT)")
+    v.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"),
+                   help="run store to pick recorded runs from (env BYOB_STORE)")
+    v.add_argument("--run", default=None, help="replay this recorded run (latest: the newest) "
+                   "instead of watching the live bus")
+    v.add_argument("--rate", type=float, default=1.0, help="replay speed (1: as recorded, 0: max)")
+    v.add_argument("--optional", action="store_true", help="as in the Procfile: never exit on a start "
+                   "failure (idle instead), move off a busy port, honour BYOB_VIEWER=0")
+    v.set_defaults(fn=cmd_view)
 
     b = sub.add_parser("bench", formatter_class=fmt, help="training and inference speed vs a plain baseline",
                        description="Samples/s of training (STDP) and batched inference at dt 0.1 ms and "

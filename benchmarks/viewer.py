@@ -1,0 +1,233 @@
+"""Viewer benchmarks: bus-to-page latency, and pipeline throughput with viewers attached.
+
+Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer [--messages 200] [--samples 300]
+[--repeats 2] [--skip-throughput] [--out benchmarks/results/viewer.json]``
+
+- latency: a PUB socket bound here stands in for the bus hub; ``byob view --bus`` serves a
+  viewer on it, opened in headless chromium (Playwright). ``Metrics`` messages go out at
+  10 per second, each with a counter in ``trained``; a ``requestAnimationFrame`` loop in
+  the page notes (``Date.now()``) when each counter first appears in the page's metrics
+  data source, i.e. in the frame that draws it (several may arrive in one frame).
+  Latency = seen - published, on the same clock.
+- throughput: training samples/s of ``byob run --exit-when-done`` with no viewer
+  (``--no-viewer``), with the Procfile's viewer and no browser, and with the viewer and
+  4 browser pages open the whole run. Runs alternate; medians over repeats. On a
+  machine with few cores the browsers' own rendering competes with the pipeline's
+  processes for CPU: that, not any waiting on the viewer, is what the figure shows.
+- memory: the viewer server's RSS while 4 pages watch the latency stream and then a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+WATCH_JS = """() => { window.__seen = {};
+  const find = () => { for (const d of Bokeh.documents) { const s = d.get_model_by_name('byob_metrics');
+                       if (s) return s; } return null; };
+  const tick = () => { const s = find();
+    if (s && s.data.trained) { const now = Date.now();  // every point new in this frame
+      for (const k of s.data.trained) if (!(k in window.__seen)) window.__seen[k] = now; }
+    requestAnimationFrame(tick); };
+  requestAnimationFrame(tick); }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_base_port(n: int = 11) -> int:
+    import random
+
+    for _ in range(100):
+        base = random.randint(20000, 60000)
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            for k, s in enumerate(socks):
+                s.bind(("127.0.0.1", base + k))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
+class Proc:
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.p = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(self.p.stdout), daemon=True).start()
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            m = re.search(pattern, "".join(self.lines))
+            if m:
+                return m
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"no {pattern!r}: {''.join(self.lines)[-2000:]}")
+
+    def stop(self) -> int:
+        if self.p.poll() is None:
+            os.kill(self.p.pid, signal.SIGTERM)
+            try:
+                self.p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        return self.p.returncode
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "PYTHONUNBUFFERED": "1"}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, Any]:
+    import zmq
+
+    from pipeline.messages import Metrics
+
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    view = Proc(["pipeline.cli", "view", "--bus", f"tcp://127.0.0.1:{port}", "--port", str(free_port()),
+                 "--store", "/nonexistent.zarr"], env())
+    try:
+        url = view.wait_for(r"byob viewer: (http://\S+)", 60).group(1)
+        tabs = [browser.new_page() for _ in range(pages)]
+        for t in tabs:
+            t.goto(url)
+            t.get_by_text("Waiting for a pipeline").wait_for(timeout=60_000)
+        page = tabs[0]
+        page.evaluate(WATCH_JS)
+        seq, sent = 0, {}
+        # Warm up: the subscription, the first points, the page's first renders.
+        while not page.evaluate("() => Object.keys(window.__seen).length"):
+            seq += 1
+            pub.send_multipart(Metrics(run="bench", seq=seq, sender="bench", values={"trained": -seq}).to_wire())
+            time.sleep(0.1)
+        rss0 = rss_mb(view.p.pid)
+        t0 = time.monotonic()
+        for k in range(n):
+            time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
+            seq += 1
+            sent[k] = time.time() * 1000
+            pub.send_multipart(Metrics(run="bench", seq=seq, sender="bench",
+                                       values={"trained": float(k), "samples_per_second": 10.0}).to_wire())
+        time.sleep(1.0)
+        seen = page.evaluate("() => window.__seen")
+        rss1 = rss_mb(view.p.pid)
+        for t in tabs:
+            t.close()
+    finally:
+        view.stop()
+        pub.close(0)
+        ctx.term()
+    lat = sorted(float(seen[str(k)]) - sent[k] for k in range(n) if str(k) in seen)
+    if not lat:
+        raise RuntimeError("the page never showed a benchmark message")
+    q = statistics.quantiles(lat, n=10)
+    return {"messages": n, "rate_per_s": rate, "pages": pages, "seen": len(lat),
+            "median_ms": round(statistics.median(lat), 1), "p90_ms": round(q[-1], 1),
+            "max_ms": round(lat[-1], 1), "min_ms": round(lat[0], 1),
+            "viewer_rss_mb": [round(rss0, 1), round(rss1, 1)]}
+
+
+def pipeline_run(browser, samples: int, viewers: int | None, tmp: Path) -> dict[str, Any]:
+    """samples/s of one ``byob run``; viewers None: no viewer at all."""
+    e = {**env(), "BYOB_BASE_PORT": str(free_base_port()), "BYOB_VIEWER_PORT": str(free_port())}
+    args = ["pipeline.cli", "run", "--epochs", "1", "--samples", str(samples), "--exit-when-done", "--json",
+            "--no-record", "--model-dir", str(tmp)]
+    proc = Proc(args + (["--no-viewer"] if viewers is None else []), e)
+    tabs, rss = [], []
+    try:
+        if viewers:
+            url = proc.wait_for(r"byob viewer: (http://\S+)", 180).group(1)
+            for _ in range(viewers):
+                t = browser.new_page()
+                t.goto(url)
+                tabs.append(t)
+        while proc.p.poll() is None:
+            time.sleep(0.5)
+            if tabs:
+                tabs[0].wait_for_timeout(10)
+        text = "".join(proc.lines)
+    finally:
+        for t in tabs:
+            t.close()
+        proc.stop()
+    result = json.loads([ln for ln in text.splitlines() if ln.startswith("{")][-1])
+    if not result.get("ok"):
+        raise RuntimeError(f"pipeline failed: {result.get('error')}")
+    return {"samples_per_second": result["samples_per_second"], "rss": rss}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=200, help="metrics messages for the latency figure")
+    ap.add_argument("--samples", type=int, default=300, help="training samples per pipeline run")
+    ap.add_argument("--repeats", type=int, default=2, help="pipeline runs per configuration")
+    ap.add_argument("--skip-throughput", action="store_true", help="latency only")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "viewer.json"))
+    a = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    import tempfile
+
+    out: dict[str, Any] = {"benchmark": "viewer", "command": "JAX_PLATFORMS=cpu python -m benchmarks.viewer "
+                           + " ".join(sys.argv[1:] if argv is None else argv), "cpus": os.cpu_count()}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        out["latency"] = latency(browser, a.messages)
+        print("latency, 1 page:", out["latency"], file=sys.stderr)
+        out["latency_4_pages"] = latency(browser, a.messages, pages=4)
+        print("latency, 4 pages:", out["latency_4_pages"], file=sys.stderr)
+        if not a.skip_throughput:
+            runs: dict[str, list[float]] = {"no_viewer": [], "viewer_0_pages": [], "viewer_4_pages": []}
+            with tempfile.TemporaryDirectory() as tmp:
+                for r in range(a.repeats):
+                    for name, viewers in (("no_viewer", None), ("viewer_0_pages", 0), ("viewer_4_pages", 4)):
+                        sps = pipeline_run(browser, a.samples, viewers, Path(tmp))["samples_per_second"]
+                        runs[name].append(round(sps, 2))
+                        print(f"repeat {r + 1}: {name}: {sps:.1f} samples/s", file=sys.stderr)
+            med = {k: statistics.median(v) for k, v in runs.items()}
+            out["throughput"] = {"samples": a.samples, "repeats": a.repeats, "all": runs,
+                                 "median": med, "ratio_4_pages": round(med["viewer_4_pages"] / med["no_viewer"], 3),
+                                 "ratio_0_pages": round(med["viewer_0_pages"] / med["no_viewer"], 3)}
+        browser.close()
+    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

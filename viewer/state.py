@@ -1,0 +1,387 @@
+"""What a viewer knows of a run: a pure, socket-free model of the monitoring bus.
+
+``LiveState.apply(msg)`` folds one decoded bus message (live or replayed) into bounded
+buffers: the sample now shown, rolling spike rasters, population rates, accuracy and
+confusion, the latest weight snapshot and its change since the run began, pipeline
+metrics, and health counters (messages received, messages this subscriber missed,
+counted from gaps in each sender's contiguous ``seq``).
+
+Browser sessions never touch sockets: each keeps a ``Cursor`` and asks
+``frame(cursor)`` for what changed since it last drew (``Series`` hands out only rows
+newer than the session's version), so one state feeds any number of sessions and a
+slow session just draws fewer, later frames. Everything is bounded: memory stays flat
+however long a run lasts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from pipeline.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+
+POPULATIONS = ("input", "hidden", "output")
+N_CLASSES = 10
+SILENT_AFTER_S = 5.0  # no message for this long: the pipeline is said to be silent
+METRIC_NAMES = ("trained", "running_accuracy", "samples_per_second", "nodes_alive")
+
+
+class Series:
+    """A bounded log of column chunks that readers catch up on by version number.
+
+    The feed appends; each session remembers the last version it drew and streams only
+    the newer rows (``ColumnDataSource.stream`` with ``rollover=max_rows``)."""
+
+    def __init__(self, columns: tuple[str, ...], max_rows: int) -> None:
+        self.columns, self.max_rows = columns, max_rows
+        self._chunks: deque[tuple[int, dict[str, np.ndarray]]] = deque()
+        self._rows = 0
+        self.version = 0
+
+    def append(self, **cols: Any) -> None:
+        chunk = {c: np.atleast_1d(np.asarray(cols[c], float)) for c in self.columns}
+        n = len(chunk[self.columns[0]])
+        if n == 0:
+            return
+        self.version += 1
+        self._chunks.append((self.version, chunk))
+        self._rows += n
+        while self._rows - len(self._chunks[0][1][self.columns[0]]) >= self.max_rows:
+            self._rows -= len(self._chunks.popleft()[1][self.columns[0]])
+
+    def since(self, version: int) -> dict[str, np.ndarray]:
+        """Rows appended after ``version`` (at most ``max_rows``); {} when none."""
+        new = [c for v, c in self._chunks if v > version]
+        if not new:
+            return {}
+        return {c: np.concatenate([d[c] for d in new])[-self.max_rows:] for c in self.columns}
+
+    def __len__(self) -> int:
+        return min(self._rows, self.max_rows)
+
+
+@dataclass
+class Sample:
+    """The presentation now shown: one digit's spikes, traces and prediction."""
+
+    index: int  # presentations seen by this viewer in this run (1 = the first)
+    sample_id: int
+    label: int
+    epoch: int
+    attempt: int
+    n_steps: int
+    dt: float
+    spikes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # pop -> (steps, neurons)
+    sizes: dict[str, int] = field(default_factory=dict)  # pop -> n_neurons
+    traces: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # pop -> (neurons, (T, k) mV)
+    predicted: int | None = None
+    counts: np.ndarray | None = None
+
+    def image(self) -> np.ndarray:
+        """The input spike counts per pixel as the 8x8 digit (brighter: more spikes)."""
+        steps, neurons = self.spikes.get("input", (np.zeros(0, int), np.zeros(0, int)))
+        n = self.sizes.get("input", 64)
+        side = max(int(np.sqrt(n)), 1)
+        return np.bincount(neurons, minlength=n)[: side * side].reshape(side, side).astype(float)
+
+
+@dataclass
+class Cursor:
+    """What one session has drawn so far."""
+
+    generation: int = -1
+    series: dict[str, int] = field(default_factory=dict)
+    sample: int = -1
+    weights: int = -1
+    confusion: int = -1
+
+
+@dataclass
+class Frame:
+    """What changed for one session since its cursor; None or {}: nothing new."""
+
+    reset: bool
+    status: dict[str, Any]
+    series: dict[str, dict[str, np.ndarray]]
+    sample: Sample | None = None
+    weights: dict[str, Any] | None = None
+    confusion: dict[str, Any] | None = None
+
+
+def receptive_fields(w_ih: np.ndarray, cols: int | None = None) -> np.ndarray:
+    """Each hidden neuron's input weights as a side x side tile, tiles in a grid with
+    one NaN line between them (drawn transparent); row 0 of the result is the top."""
+    n_in, n_hidden = w_ih.shape
+    side = max(int(np.sqrt(n_in)), 1)
+    cols = cols or int(np.ceil(np.sqrt(n_hidden)))
+    rows = int(np.ceil(n_hidden / cols))
+    out = np.full((rows * (side + 1) - 1, cols * (side + 1) - 1), np.nan)
+    for j in range(n_hidden):
+        r, c = divmod(j, cols)
+        tile = w_ih[: side * side, j].reshape(side, side)
+        out[r * (side + 1): r * (side + 1) + side, c * (side + 1): c * (side + 1) + side] = tile
+    return out
+
+
+def histogram(values: np.ndarray, bins: int = 40) -> dict[str, np.ndarray]:
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {"left": np.zeros(0), "right": np.zeros(0), "top": np.zeros(0)}
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    top, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    return {"left": edges[:-1], "right": edges[1:], "top": top.astype(float)}
+
+
+class LiveState:
+    """The viewer's whole model of the run it watches; thread-safe through ``lock``."""
+
+    def __init__(self, source: str = "live", where: str = "", window: int = 5,
+                 history: int = 5000, accuracy_window: int = 100) -> None:
+        self.lock = threading.RLock()
+        self.source, self.where = source, where  # live + bus endpoint, or replay + store
+        self.window, self.history, self.accuracy_window = window, history, accuracy_window
+        self.generation = 0
+        self.received = self.dropped = self.bad = 0  # health: kept across runs
+        self.sessions = 0
+        self.replay_position = self.replay_samples = 0
+        self.paused = False
+        self._last_seq: dict[str, int] = {}
+        self._first_seen: float | None = None
+        self._last_seen: float | None = None
+        self._new_run(None)
+
+    # -- resets ------------------------------------------------------------------------
+    def _new_run(self, run: str | None) -> None:
+        self.generation += 1
+        self.run = run
+        self.info: dict[str, Any] = {}  # the RunInfo start, when seen
+        self.summary: dict[str, Any] | None = None  # the RunInfo end
+        self.model_in = self.model_out = ""
+        self.samples = 0
+        self.t_present = 200.0
+        self.current: Sample | None = None
+        self.sample_version = 0
+        self.rasters = {p: Series(("t", "neuron"), 30_000) for p in POPULATIONS}
+        self.activity = {p: Series(("sample", "rate"), self.history) for p in POPULATIONS}
+        self.accuracy = Series(("sample", "running", "window"), self.history)
+        self.metrics = Series(("t", *METRIC_NAMES), self.history)
+        self.weight_change = Series(("samples_seen", "dw_ih", "dw_ho"), self.history)
+        self.last_metrics: dict[str, float] = {}
+        self.conf = {"train": np.zeros((N_CLASSES, N_CLASSES), np.int64),
+                     "test": np.zeros((N_CLASSES, N_CLASSES), np.int64)}
+        self.confusion_version = 0
+        self._recent = deque(maxlen=self.accuracy_window)
+        self.weights: WeightUpdate | None = None
+        self.first_weights: WeightUpdate | None = None
+        self.weights_version = 0
+        self._weights_view: dict[str, Any] | None = None
+
+    def switch(self, source: str, where: str) -> None:
+        """Watch something else (the live bus, or a recorded run): start from nothing."""
+        with self.lock:
+            self.source, self.where = source, where
+            self.received = self.dropped = self.bad = 0
+            self.replay_position = self.replay_samples = 0
+            self.paused = False
+            self._last_seq.clear()
+            self._first_seen = self._last_seen = None
+            self._new_run(None)
+
+    def reset(self) -> None:
+        """Forget everything of the run (a replay seeks or starts over)."""
+        with self.lock:
+            self._last_seq.clear()
+            self._new_run(self.run)
+
+    # -- messages in -------------------------------------------------------------------
+    def apply(self, msg: Message, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            self.received += 1
+            if self._first_seen is None:
+                self._first_seen = now
+            self._last_seen = now
+            last = self._last_seq.get(msg.sender)
+            if last is not None and msg.seq > last + 1:
+                self.dropped += msg.seq - last - 1  # the bus dropped these for us
+            self._last_seq[msg.sender] = msg.seq
+            if msg.run and msg.run != self.run:
+                self._new_run(msg.run)
+            if isinstance(msg, SpikeBatch):
+                self._on_spikes(msg)
+            elif isinstance(msg, Traces):
+                self._on_traces(msg)
+            elif isinstance(msg, Prediction):
+                self._on_prediction(msg)
+            elif isinstance(msg, WeightUpdate):
+                self._on_weights(msg)
+            elif isinstance(msg, Metrics):
+                self._on_metrics(msg, now)
+            elif isinstance(msg, RunInfo):
+                self._on_run(msg)
+
+    def count_bad(self) -> None:
+        with self.lock:
+            self.received += 1
+            self.bad += 1
+
+    def _on_run(self, m: RunInfo) -> None:
+        if m.event == "start":
+            self.info = {"kind": m.kind, "mode": m.mode, "job": m.job, "config": m.config, "time": m.time}
+            self.model_in = m.model
+            self.t_present = float(m.config.get("network", {}).get("t_present", self.t_present))
+        else:
+            self.summary = dict(m.summary)
+            self.model_out = m.model
+            self.info.setdefault("kind", m.kind)
+            self.info.setdefault("mode", m.mode)
+
+    def _on_spikes(self, m: SpikeBatch) -> None:
+        self.t_present = m.n_steps * m.dt or self.t_present
+        for b in range(len(m.sample_ids)):
+            a, z = int(m.offsets[b]), int(m.offsets[b + 1])
+            steps, neurons = m.steps[a:z], m.neurons[a:z]
+            sid = int(m.sample_ids[b])
+            if m.population == "input":
+                self.samples += 1
+                self.current = Sample(self.samples, sid, int(m.labels[b]), m.epoch, m.attempt, m.n_steps, m.dt)
+            cur = self.current
+            if cur is None or cur.sample_id != sid:
+                index = self.samples  # spikes of a sample whose input we missed
+            else:
+                index = cur.index
+                cur.spikes[m.population] = (steps, neurons)
+                cur.sizes[m.population] = m.n_neurons
+                self.sample_version += 1
+            if m.population in self.rasters:
+                self.rasters[m.population].append(t=(index - 1) * self.t_present + steps * m.dt, neuron=neurons)
+                rate = len(steps) / max(m.n_neurons, 1) / max(m.n_steps * m.dt / 1000.0, 1e-9)
+                self.activity[m.population].append(sample=index, rate=rate)
+
+    def _on_traces(self, m: Traces) -> None:
+        cur = self.current
+        for b in range(len(m.sample_ids)):
+            if cur is not None and cur.sample_id == int(m.sample_ids[b]):
+                cur.traces[m.population] = (m.neurons, m.values[b])
+                self.sample_version += 1
+
+    def _on_prediction(self, m: Prediction) -> None:
+        ok = (m.labels >= 0) & (m.labels < N_CLASSES) & (m.predicted >= 0) & (m.predicted < N_CLASSES)
+        conf = self.conf["test" if m.phase == "test" else "train"]
+        np.add.at(conf, (m.labels[ok], m.predicted[ok]), 1)
+        self.confusion_version += 1
+        if m.phase != "train":
+            return
+        cur = self.current
+        for b in range(len(m.sample_ids)):
+            if cur is not None and cur.sample_id == int(m.sample_ids[b]):
+                cur.predicted, cur.counts = int(m.predicted[b]), m.counts[b]
+                self.sample_version += 1
+            if ok[b]:
+                self._recent.append(m.predicted[b] == m.labels[b])
+        n = int(np.trace(self.conf["train"])), int(self.conf["train"].sum())
+        self.accuracy.append(sample=n[1], running=n[0] / max(n[1], 1),
+                             window=float(np.mean(self._recent)) if self._recent else 0.0)
+
+    def _on_weights(self, m: WeightUpdate) -> None:
+        if self.first_weights is None or self.first_weights.w_ih.shape != m.w_ih.shape \
+                or self.first_weights.w_ho.shape != m.w_ho.shape:
+            self.first_weights = m
+        self.weights = m
+        self.weights_version += 1
+        self._weights_view = None
+        f = self.first_weights
+        self.weight_change.append(samples_seen=m.samples_seen, dw_ih=float(np.mean(np.abs(m.w_ih - f.w_ih))),
+                                  dw_ho=float(np.mean(np.abs(m.w_ho - f.w_ho))))
+
+    def _on_metrics(self, m: Metrics, now: float) -> None:
+        self.last_metrics = dict(m.values)
+        self.metrics.append(t=now - (self._first_seen or now),
+                            **{k: m.values.get(k, np.nan) for k in METRIC_NAMES})
+
+    # -- views out ---------------------------------------------------------------------
+    def phase(self, now: float | None = None) -> str:
+        now = time.monotonic() if now is None else now
+        if self._last_seen is None:
+            return "waiting"
+        if self.source == "replay" and self.paused:
+            return "paused"
+        if self.summary is not None:
+            return "ended"
+        if now - self._last_seen > SILENT_AFTER_S:
+            return "silent"
+        return "evaluating" if self.conf["test"].any() else "training"
+
+    def status(self, now: float | None = None) -> dict[str, Any]:
+        """The header and health figures, plain values only."""
+        with self.lock:
+            test = self.conf["test"]
+            train = self.conf["train"]
+            summary = self.summary or {}
+            return {
+                "source": self.source, "where": self.where, "phase": self.phase(now), "run": self.run or "",
+                "kind": self.info.get("kind", ""), "mode": self.info.get("mode", ""),
+                "model_in": self.model_in, "model_out": self.model_out,
+                "samples": self.samples, "received": self.received, "dropped": self.dropped, "bad": self.bad,
+                "train_seen": int(train.sum()),
+                "running_accuracy": float(np.trace(train) / train.sum()) if train.any() else None,
+                "tested": int(test.sum()),
+                "test_accuracy": summary.get("test_accuracy",
+                                             float(np.trace(test) / test.sum()) if test.any() else None),
+                "weights_version": self.weights.version if self.weights is not None else None,
+                "metrics": dict(self.last_metrics), "sessions": self.sessions,
+                "replay_position": self.replay_position, "replay_samples": self.replay_samples,
+            }
+
+    def weights_view(self) -> dict[str, Any] | None:
+        """Receptive-field image and weight histograms of the latest snapshot (cached)."""
+        if self.weights is None:
+            return None
+        if self._weights_view is None:
+            w, f = self.weights, self.first_weights
+            self._weights_view = {
+                "version": w.version, "samples_seen": w.samples_seen, "fields": receptive_fields(w.w_ih),
+                "n_hidden": w.w_ih.shape[1], "hist_ih": histogram(w.w_ih.ravel()),
+                "hist_ho": histogram(w.w_ho.ravel()), "hist_dw": histogram((w.w_ih - f.w_ih).ravel()),
+                "theta": histogram(w.theta.ravel())}
+        return self._weights_view
+
+    def series(self) -> dict[str, Series]:
+        out: dict[str, Series] = {f"raster_{p}": s for p, s in self.rasters.items()}
+        out.update({f"activity_{p}": s for p, s in self.activity.items()})
+        out.update(accuracy=self.accuracy, metrics=self.metrics, weight_change=self.weight_change)
+        return out
+
+    def frame(self, cursor: Cursor, now: float | None = None) -> Frame:
+        """What changed since ``cursor`` (which is moved on); a new run or a seek resets."""
+        with self.lock:
+            reset = cursor.generation != self.generation
+            if reset:
+                cursor.generation, cursor.series = self.generation, {}
+                cursor.sample = cursor.weights = cursor.confusion = -1
+            out = Frame(reset=reset, status=self.status(now), series={})
+            for name, s in self.series().items():
+                if s.version != cursor.series.get(name, 0):
+                    out.series[name] = s.since(cursor.series.get(name, 0))
+                    cursor.series[name] = s.version
+            if self.current is not None and cursor.sample != self.sample_version:
+                cur = self.current
+                out.sample = replace(cur, spikes=dict(cur.spikes), sizes=dict(cur.sizes), traces=dict(cur.traces))
+                cursor.sample = self.sample_version
+            if cursor.weights != self.weights_version:
+                out.weights = self.weights_view()
+                cursor.weights = self.weights_version
+            if cursor.confusion != self.confusion_version:
+                phase = "test" if self.conf["test"].any() else "train"
+                out.confusion = {"phase": phase, "matrix": self.conf[phase].copy()}
+                cursor.confusion = self.confusion_version
+            out.status["t_present"] = self.t_present
+            out.status["window"] = self.window
+            return out
