@@ -27,12 +27,13 @@ import numpy as np
 import zmq
 
 from pipeline.job import PipelineJob
+from pipeline import security
 from pipeline.bus import BusHub
 from pipeline.messages import (Control, Heartbeat, Message, MessageError, Metrics, Prediction, RunInfo,
                                WeightUpdate, decode)
 from pipeline.trainer import predict
 from pipeline.node import HB_SUFFIX, setup_logging
-from pipeline.wiring import open_socket
+from pipeline.wiring import LINKS, open_socket
 
 # Nodes a job needs; the recorder too unless recording is off (BYOB_RECORD=0).
 ROLES = ("encoder", "network", "learner") + (("recorder",) if os.environ.get("BYOB_RECORD", "1") != "0" else ())
@@ -250,6 +251,9 @@ class Controller:
         return len(up) == len(ROLES) and len(up["network"]) >= int(os.environ.get("BYOB_WORKERS", "1"))
 
     def start_job(self) -> None:
+        # Who takes part is fixed now, before anything slow (loading the model and data
+        # below does not poll, so heartbeats wait and a node could look silent).
+        up = self.roles_up()
         self.job = self.queue.pop(0)
         self.job_started = time.monotonic()
         self.done: dict[str, dict[str, Any]] = {}
@@ -261,7 +265,6 @@ class Controller:
         self.tested = np.zeros(len(split.y_test), bool)
         self.accuracy: float | None = None
         self.tested_at = 0.0
-        up = self.roles_up()
         self.workers = up["network"]
         self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
@@ -322,6 +325,9 @@ class Controller:
     # -- main loop -----------------------------------------------------------------------
     def run(self) -> int:
         t0 = time.monotonic()
+        self.log.info("listening: control %s, api %s, bus %s%s", LINKS["control"].endpoint(),
+                      LINKS["api"].endpoint(), LINKS["bus"].endpoint(),
+                      " (CURVE)" if self.control.curve_server else "")
         code = 0
         while not self.stopping:
             self.poll_once()
@@ -354,6 +360,7 @@ class Controller:
 
     def close(self, code: int) -> int:
         self.hub.stop()
+        security.stop_authenticator(self.ctx)
         self.ctx.destroy(linger=500)
         return code
 

@@ -21,6 +21,7 @@ import zmq
 
 from pipeline.job import PipelineJob
 from pipeline.messages import Control, Heartbeat, Message, MessageError, decode
+from pipeline import security
 from pipeline.wiring import open_socket
 
 HEARTBEAT_S = 0.5
@@ -111,6 +112,7 @@ class NodeShell:
     def close(self) -> None:
         self._hb_stop.set()
         self._hb.join(timeout=2)
+        security.stop_authenticator(self.ctx)
         self.ctx.destroy(linger=2000)
         self.log.info("closed")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import zmq
 
+from pipeline import security
 from pipeline.bus import BusHub
 from pipeline.messages import Control, MessageError, decode
 from pipeline.node import setup_logging
@@ -104,5 +105,6 @@ class ReplayServer:
         self.log.info("replay of %s done: %d messages published", self.reader.run, self.emitted)
         if self.hub:
             self.hub.stop()
+        security.stop_authenticator(self.ctx)
         self.ctx.destroy(linger=1000)
         return 0

@@ -8,6 +8,8 @@ Each link names who binds, who connects, the socket kinds and its policy:
 Defaults bind to 127.0.0.1. Override any endpoint with ``BYOB_<LINK>_ENDPOINT``
 (e.g. ``BYOB_SPIKES_ENDPOINT=tcp://10.0.0.5:5751``) or ``BYOB_BASE_PORT`` to move the
 whole block of ports, so nodes can run on different hosts or several pipelines on one.
+As soon as any endpoint leaves this host, every link is CURVE-encrypted and
+authenticated (``pipeline.security``; ``byob keys`` makes the keys).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import os
 from dataclasses import dataclass
 
 import zmq
+
+from pipeline import security
 
 
 @dataclass(frozen=True)
@@ -79,5 +83,8 @@ def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | Non
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
     if sock.type == zmq.SUB:
         sock.setsockopt(zmq.SUBSCRIBE, b"")
-    (sock.bind if binds else sock.connect)(link.endpoint())
+    endpoint = link.endpoint()
+    if security.curve_on([endpoint, *(l.endpoint() for l in LINKS.values())]):
+        security.secure(sock, binds)
+    (sock.bind if binds else sock.connect)(endpoint)
     return sock
