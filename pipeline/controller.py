@@ -266,6 +266,7 @@ class Controller:
         self.accuracy: float | None = None
         self.tested_at = 0.0
         self.workers = up["network"]
+        self.participants = [i for ids in up.values() for i in ids]
         self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
@@ -276,6 +277,11 @@ class Controller:
 
     def finish_job(self, error: str | None) -> dict[str, Any]:
         assert self.job is not None
+        if error:  # the others must not wait forever on a job that cannot finish
+            now = time.monotonic()
+            for ident in self.participants:
+                if not self.is_lost(ident, now):
+                    self.send(ident, "abort", reason=error)
         while error is None and self.results.poll(200):  # predictions may trail the done message
             self.poll_once(0)
         net = next((a for i, a in self.done.items() if i == self.workers[0]), {})
@@ -344,8 +350,10 @@ class Controller:
                     return self.close(code)
                 continue
             running_lost = [i for i in lost if self.nodes[i].get("role") in ROLES]
-            if running_lost:
-                self.finish_job(f"node lost: {', '.join(running_lost)}")
+            failed = {i: a["error"] for i, a in self.done.items() if a.get("error")}
+            if running_lost or failed:
+                self.finish_job(f"node lost: {', '.join(running_lost)}" if running_lost else
+                                "; ".join(f"{i}: {e}" for i, e in failed.items()))
                 code = 1
                 if self.exit_when_done:
                     return self.close(1)

@@ -197,7 +197,7 @@ class Control(Message):
     KIND: ClassVar[str] = "control"
     COMMANDS: ClassVar[frozenset[str]] = frozenset(
         {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done",
-         "evaluated"})
+         "evaluated", "abort"})
 
     def validate(self) -> None:
         if self.command not in self.COMMANDS:

@@ -50,6 +50,7 @@ class NodeShell:
         self._publish: zmq.Socket | None = None
         self.dropped: Counter[str] = Counter()
         self.stopping = False
+        self.aborted = False  # the controller gave up the running job (a node was lost)
         self.status: dict[str, Any] = {}
         self._hb_stop = threading.Event()
         self._hb = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
@@ -140,6 +141,22 @@ class NodeShell:
         if self.control.poll(100):
             self.on_control(self.receive(self.control))
 
+    def interrupted(self) -> bool:
+        """During a job: True once asked to stop or to abort the job (reads the control
+        link without blocking; a message that is neither is counted and dropped)."""
+        while not (self.stopping or self.aborted) and self.control.poll(0):
+            msg = self.receive(self.control)
+            if isinstance(msg, Control) and msg.command == "abort" and msg.run == self.run_id:
+                self.log.warning("job %s aborted by the controller: %s", msg.run, msg.args.get("reason"))
+                self.aborted = True
+            elif isinstance(msg, Control) and msg.command == "stop":
+                self.stopping = True
+            elif msg is not None:
+                self.dropped["busy"] += 1
+                self.log.warning("ignored %s from %s while busy with job %s", getattr(msg, "command", msg.KIND),
+                                 msg.sender, self.run_id)
+        return self.stopping or self.aborted
+
     def on_control(self, msg: Message | None) -> None:
         if isinstance(msg, Control) and msg.command == "train":
             try:
@@ -148,9 +165,17 @@ class NodeShell:
                 self.dropped["bad-job"] += 1
                 self.log.error("refused a job from %s: %s", msg.sender, e)
                 return
+            self.aborted = False
             self.run_job(job)
         elif isinstance(msg, Control) and msg.command == "stop":
             self.stopping = True
+        elif isinstance(msg, Control) and msg.command == "abort" and msg.run == self.run_id:
+            self.log.warning("job %s aborted by the controller: %s", msg.run, msg.args.get("reason"))
+            self.aborted = True
+            self.on_abort()
+
+    def on_abort(self) -> None:
+        """A node that keeps a job's state between steps (the learner) drops it here."""
 
     def run_job(self, job: "PipelineJob") -> None:
         raise NotImplementedError

@@ -32,7 +32,7 @@ class EncoderNode(NodeShell):
         """Send, waiting while the network's queue is full; False if asked to stop."""
         sock = sock or self.out
         frames = msg.to_wire()
-        while not self.stopping:
+        while not self.interrupted():
             if sock.poll(100, zmq.POLLOUT):
                 sock.send_multipart(frames, copy=False)
                 return True

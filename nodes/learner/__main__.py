@@ -73,6 +73,9 @@ class LearnerNode(NodeShell):
             self.tell("done", learned=0)
             self.job = None
 
+    def on_abort(self) -> None:
+        self.job = None
+
     def snapshot(self) -> WeightUpdate:
         return WeightUpdate(run=self.run_id, seq=self.next_seq(), sender=self.name, version=self.version,
                             samples_seen=self.version, w_ih=np.asarray(self.plastic.w_ih),

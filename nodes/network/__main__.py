@@ -64,11 +64,15 @@ class NetworkNode(NodeShell):
     def wait(self, sock: zmq.Socket, kind: type, timeout_s: float | None = None):
         """Next valid message of ``kind`` from this run on ``sock``; None if asked to stop."""
         t0 = time.monotonic()
-        while not self.stopping:
+        while not (sock is not self.control and self.interrupted()) and not self.stopping:
             if sock.poll(100):
                 msg = self.receive(sock)
                 if isinstance(msg, kind) and msg.run == self.run_id:
                     return msg
+                if isinstance(msg, Control) and msg.command in ("abort", "stop"):
+                    self.aborted |= msg.command == "abort"
+                    self.stopping |= msg.command == "stop"
+                    return None
                 if msg is not None:  # another kind, or left over from an earlier run
                     self.dropped["unexpected-kind" if not isinstance(msg, kind) else "other-run"] += 1
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
@@ -207,6 +211,9 @@ class NetworkNode(NodeShell):
                     return float(msg.args["test_accuracy"]), tested
                 if isinstance(msg, Control) and msg.command == "stop":
                     self.stopping = True
+                if isinstance(msg, Control) and msg.command == "abort" and msg.run == job.run:
+                    self.aborted = True
+                    break
             if eval_in not in events:
                 continue
             msg = self.receive(eval_in)

@@ -36,6 +36,7 @@ class RecorderNode(NodeShell):
         self.writers: dict[str, RunWriter] = {}
         self.ending: dict[str, tuple[float, dict[str, int]]] = {}  # run -> (since, published per sender)
         self.recorded = 0
+        self.failed_runs: set[str] = set()
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
         self.poller.register(self.stream, zmq.POLLIN)
@@ -55,22 +56,43 @@ class RecorderNode(NodeShell):
             if msg is not None:
                 self.record(msg)
         for run, w in list(self.writers.items()):
-            if w.due():
-                w.flush()
-            self.check_end(run)
+            try:
+                if w.due():
+                    w.flush()
+                self.check_end(run)
+            except OSError as e:
+                self.write_failed(run, e)
+
+    def write_failed(self, run: str, e: OSError) -> None:
+        """The store cannot take more (disk full, permissions): what was committed stays
+        readable (counts are written only after their rows); the run is given up and the
+        controller told, so the job fails with this reason instead of hanging."""
+        reason = f"cannot write the run store {os.path.abspath(self.store_path)}: {e.strerror or e}"
+        self.log.error("%s; run %s keeps its committed part and stops recording", reason, run)
+        self.writers.pop(run, None)
+        self.ending.pop(run, None)
+        self.failed_runs.add(run)
+        self.run_id = run
+        self.tell("done", run=run, error=reason)
 
     def record(self, msg) -> None:
+        if msg.run in self.failed_runs:
+            self.dropped["run-not-recordable"] += 1
+            return
         if msg.replay:  # a replay of a recorded run shares the bus; it is already in a store
             self.dropped["replay"] += 1
             return
-        w = self.writers.get(msg.run)
-        if w is None:
-            w = self.writers[msg.run] = RunWriter(self.root, msg.run)
-            self.log.info("recording run %s", msg.run)
         try:
+            w = self.writers.get(msg.run)
+            if w is None:
+                w = self.writers[msg.run] = RunWriter(self.root, msg.run)
+                self.log.info("recording run %s", msg.run)
             if not w.append(msg, time.time()):
                 self.dropped["duplicate"] += 1
                 return
+        except OSError as e:
+            self.write_failed(msg.run, e)
+            return
         except RecordError as e:
             self.dropped["unrecordable"] += 1
             self.log.warning("dropped a %s message from %s: %s", msg.KIND, msg.sender, e)
@@ -99,8 +121,11 @@ class RecorderNode(NodeShell):
 
     def close(self) -> None:
         for run, w in self.writers.items():
-            w.mark("interrupted")
-            self.log.info("run %s left open: committed and marked interrupted", run)
+            try:
+                w.mark("interrupted")
+                self.log.info("run %s left open: committed and marked interrupted", run)
+            except OSError as e:
+                self.log.error("run %s could not be committed at shutdown: %s", run, e)
         super().close()
 
 
@@ -114,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         node = RecorderNode(a.store)
     except RecordError as e:
         print(f"recorder: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"recorder: cannot open the run store {a.store} for writing: {e}; choose a writable "
+              "--store (or BYOB_STORE)", file=sys.stderr)
         return 2
     return node.serve()
 
