@@ -141,6 +141,8 @@ class Controller:
         if isinstance(msg, Heartbeat):
             node["status"] = msg.status
         elif isinstance(msg, Control) and msg.command == "hello":
+            if self.job and ident in self.participants:  # restarted: it knows nothing of the job
+                self.restarted.add(ident)
             node["role"] = msg.args.get("role")
             if node["role"] == "recorder":
                 self.hub.recording.set()
@@ -267,6 +269,7 @@ class Controller:
         self.tested_at = 0.0
         self.workers = up["network"]
         self.participants = [i for ids in up.values() for i in ids]
+        self.restarted: set[str] = set()
         self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
@@ -351,6 +354,7 @@ class Controller:
                 continue
             running_lost = [i for i in lost if self.nodes[i].get("role") in ROLES]
             failed = {i: a["error"] for i, a in self.done.items() if a.get("error")}
+            failed.update({i: "restarted during the job" for i in self.restarted})
             if running_lost or failed:
                 self.finish_job(f"node lost: {', '.join(running_lost)}" if running_lost else
                                 "; ".join(f"{i}: {e}" for i, e in failed.items()))

@@ -1,9 +1,11 @@
 """``byob run``: start the Procfile's processes with honcho's own manager, run one job.
 
 The processes are exactly the Procfile's lines (the network line scaled to
-``--workers`` processes, as ``honcho start -c network=W`` does); the job reaches the controller through the environment.
-honcho stops every process when one exits; with ``--exit-when-done`` the controller
-exits after the job, so the whole pipeline stops and ``byob run`` returns its code.
+``--workers`` processes, as ``honcho start -c network=W`` does); the job reaches the
+controller through the environment. The supervisor (honcho's manager plus restarts,
+``pipeline.supervisor``) restarts a node that dies, up to ``BYOB_RESTARTS`` (3) times;
+when the controller exits (``--exit-when-done`` after the job) everything stops and
+``byob run`` returns its code.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
+
+from pipeline.supervisor import Supervisor
 from honcho.printer import Printer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +44,9 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
                 "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         printer = _StopOrder(output=sys.stderr)
-        manager = Manager(printer)
+        restarts = int(penv.get("BYOB_RESTARTS", "3"))
+        manager = Supervisor(printer, restartable={"encoder", "network", "learner", "recorder"},
+                             max_restarts=restarts)
         workers = int(penv.get("BYOB_WORKERS", "1"))
         for name, cmd in procfile_processes(procfile).items():
             if name == "recorder" and penv.get("BYOB_RECORD") == "0":

@@ -3,7 +3,7 @@
 It pulls the hub's ``record`` link (lossless: the hub waits for it rather than drop a
 message) and feeds ``RunWriter``. At a run's end it waits until it holds every message
 each node said it published, commits, and tells the controller, so a finished job is a
-finished record. On SIGTERM it commits what it has and marks open runs ``interrupted``.
+finished record. On SIGTERM it commits what it has and marks open runs ``failed`` (interrupted).
 """
 
 from __future__ import annotations
@@ -122,8 +122,8 @@ class RecorderNode(NodeShell):
     def close(self) -> None:
         for run, w in self.writers.items():
             try:
-                w.mark("interrupted")
-                self.log.info("run %s left open: committed and marked interrupted", run)
+                w.mark("failed", error="interrupted: the recorder stopped before the run ended")
+                self.log.info("run %s stopped before its end: committed and marked failed", run)
             except OSError as e:
                 self.log.error("run %s could not be committed at shutdown: %s", run, e)
         super().close()

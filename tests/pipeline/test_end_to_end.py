@@ -155,29 +155,50 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
                 n.p.kill()
 
 
-def test_killed_node_under_honcho_stops_the_run_with_a_clear_error(tmp_path):
-    p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "3", "--exit-when-done",
-                          "--json", "--model-dir", str(tmp_path)], cwd=tmp_path, env=env_with_ports(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    pid = None
-    lines = []
-    while time.time() < deadline and pid is None:
-        line = p.stderr.readline()
-        lines.append(line)
-        if "learner.1" in line and "learning from" in line:
-            for l in lines:
-                if "learner.1 started (pid=" in l:  # honcho's line; exec makes it python's pid
-                    pid = int(l.split("pid=")[1].split(")")[0])
-    assert pid, "".join(lines)[-2000:]
-    os.kill(pid, signal.SIGKILL)
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 1
-    res = last_json(out)
-    assert not res["ok"] and res["error"] == "node learner.1 was killed; honcho stopped the others"
-    assert "Traceback" not in err
-    for name in ("encoder.1", "network.1", "controller.1"):
-        assert f"{name} stopped" in err
+def test_supervisor_restarts_a_killed_node_then_gives_up_after_its_bound(tmp_path):
+    """Under `byob run` (honcho's manager plus restarts, BYOB_RESTARTS=1): SIGKILL the
+    learner mid-job: the job fails clearly and the learner is restarted; the pipeline
+    then runs the next job; killed again, the supervisor gives up and stops everything,
+    and no run is left open in the store."""
+    env = {**env_with_ports(), "BYOB_RESTARTS": "1"}
+    store = tmp_path / "runs.zarr"
+    out = Proc([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "3", "--store", str(store),
+                "--model-dir", str(tmp_path), "--no-viewer"], env, tmp_path)
+    p = out.p
+
+    def seen(text: str, since: int, timeout: float = 180) -> str:
+        """A line containing ``text`` read after line ``since``, whether already read or not."""
+        for line in out.seen[since:]:
+            if text in line:
+                return line
+        return out.wait_for(text, timeout=timeout)
+
+    def pid_of(line: str) -> int:
+        return int(line.split("pid=")[1].split(")")[0])
+
+    try:
+        pid = pid_of(seen("learner.1 started (pid=", 0))
+        out.wait_for("learning from", timeout=180)
+        os.kill(pid, signal.SIGKILL)
+        mark = len(out.seen)
+        out.wait_for("learner.1 died (rc=-9); restarting it (1 of 1)", timeout=30)
+        assert "learner.1" in seen('"ok": false', mark, timeout=60)
+        pid = pid_of(seen("learner.1 started (pid=", mark))  # the restarted learner
+        seen("learner.1 is up", mark)
+        r = byob_cli("submit", "train", "--epochs", "1", "--samples", "8", "--model-dir", str(tmp_path),
+                     env=env, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        out.wait_for('"ok": true', timeout=180)
+        os.kill(pid, signal.SIGKILL)
+        out.wait_for("learner.1 died (rc=-9) after 1 restarts; giving up", timeout=30)
+        p.wait(timeout=60)
+        assert p.returncode != 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    runs = list_runs(store)
+    assert [r["status"] for r in runs] == ["failed", "done"]
+    assert not any("Traceback" in l for l in out.seen)
 
 
 def test_async_mode_finishes_with_every_prediction(tmp_path):
