@@ -51,6 +51,7 @@ def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    from pipeline.config import Config, NetworkConfig
     from pipeline.jobs import TrainJob, run_train
     from store.models import ModelFileError
 
@@ -58,8 +59,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         raise UsageError("--epochs must be at least 1")
     if a.samples is not None and a.samples < 1:
         raise UsageError("--samples must be at least 1 (or leave it out for the whole split)")
+    if a.neuron_model and a.model:
+        raise UsageError("--neuron-model applies to new models; a continued --model keeps its own")
+    config = Config(network=NetworkConfig(neuron_model=a.neuron_model)) if a.neuron_model else None
     job = TrainJob(epochs=a.epochs, samples=a.samples, seed=a.seed, split_seed=a.split_seed,
-                   model=a.model, model_dir=Path(a.model_dir))
+                   model=a.model, model_dir=Path(a.model_dir), config=config)
     try:
         _, summary = run_train(
             job, progress=_progress_bar("train"),
@@ -256,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
     t.add_argument("--model", default=None, help="continue training this model file")
     t.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
+    t.add_argument("--neuron-model", choices=["lif", "izhikevich", "adex"], default=None,
+                   help="neurons of a new model (default lif); a continued model keeps its own")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     t.set_defaults(fn=cmd_train)
 

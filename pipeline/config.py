@@ -75,6 +75,13 @@ class NetworkConfig:
     min_hidden_spikes: int = 5  # fewer: present again with boosted rates
     retry_rate_step: float = 64.0  # Hz added per retry
     max_retries: int = 3
+    neuron_model: str = "lif"  # "lif" (AdaptiveLIF), "izhikevich" or "adex" (nodes/network/models.py)
+
+    def __post_init__(self) -> None:
+        choices = ("lif", "izhikevich", "adex")
+        if self.neuron_model not in choices:
+            raise ValueError(f"network config: neuron_model {self.neuron_model!r} is not one of "
+                             f"{', '.join(choices)}")
 
     @property
     def n_steps(self) -> int:

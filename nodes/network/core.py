@@ -7,9 +7,11 @@ so the same call serves the in-process trainer, the pipeline's network node and
 batched inference.
 
 Layers: input (Poisson, from the encoder) -> per-input axonal delays -> exponential
-synapses -> hidden AdaptiveLIF with all-to-all lateral inhibition -> delay ->
-exponential synapses -> output AdaptiveLIF with a Mexican-hat inhibition profile on a
-ring of classes, plus a teacher current into the true class while training.
+synapses -> hidden neurons with all-to-all lateral inhibition -> delay ->
+exponential synapses -> output neurons with a Mexican-hat inhibition profile on a
+ring of classes, plus a teacher current into the true class while training. The
+neurons are ``cfg.neuron_model``: AdaptiveLIF (default), Izhikevich or AdEx
+(``nodes/network/models.py``), all with the same interface.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nodes.network.models import AdExLayer, IzhikevichLayer
 from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
 from nodes.network.params import NetParams
 from pipeline.config import NetworkConfig
@@ -83,6 +86,15 @@ def mexican_hat(n: int, strength: float, sigma: float) -> np.ndarray:
     return m.astype(np.float32)
 
 
+def neuron_layer(cfg: NetworkConfig, n: int, batch: int) -> bp.DynamicalSystem:
+    """A (batch, n) layer of ``cfg.neuron_model`` neurons."""
+    args = (n, batch, cfg.dt, cfg.V_rest, cfg.V_reset, cfg.tau_adapt, cfg.adapt_jump)
+    if cfg.neuron_model == "lif":
+        return AdaptiveLIF(*args)
+    layer = {"izhikevich": IzhikevichLayer, "adex": AdExLayer}[cfg.neuron_model]
+    return layer(*args, base_V_th=cfg.V_th, base_tau=cfg.tau)
+
+
 def delayed_inputs(spikes: jax.Array, delay: jax.Array) -> jax.Array:
     """Shift each input channel i of (B, T, n) by ``delay[i]`` steps (zeros before)."""
     t = spikes.shape[1]
@@ -102,8 +114,8 @@ class SpikingNet(bp.DynamicalSystem):
         # While teaching, the output layer runs twice on the same hidden spikes: rows
         # [0, B) free-running, rows [B, 2B) with the teacher current (two-phase learning).
         ob = 2 * batch if teach else batch
-        self.hidden = AdaptiveLIF(h, batch, cfg.dt, cfg.V_rest, cfg.V_reset, cfg.tau_adapt, cfg.adapt_jump)
-        self.output = AdaptiveLIF(o, ob, cfg.dt, cfg.V_rest, cfg.V_reset, cfg.tau_adapt, cfg.adapt_jump)
+        self.hidden = neuron_layer(cfg, h, batch)
+        self.output = neuron_layer(cfg, o, ob)
         self.syn_ih = ExpSynapse(h, batch, cfg.dt, cfg.tau_syn)
         self.syn_inh = ExpSynapse(h, batch, cfg.dt, cfg.tau_inh)
         self.syn_ho = ExpSynapse(o, ob, cfg.dt, cfg.tau_syn)
