@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -120,21 +121,26 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
     if not 1 <= a.samples <= 20:
         raise UsageError("--samples must be 1..20 (the digits shown in the raster and membrane figures)")
-    # MODEL is a model file for now; recorded runs of the store are to be accepted here too.
-    if not Path(a.source).is_file():
-        raise UsageError(f"{a.source}: no such file; byob analyze expects a model file "
-                         "(stdp_model_*.npz, see `byob models`)")
-    out = Path(a.out) if a.out else default_out_dir(a.source)
+    from store.runs import StoreError, open_run
+
+    source: Any = a.source
+    if not Path(a.source).is_file():  # not a model file: a run of the store
+        try:
+            source = open_run(a.store, a.source)
+        except StoreError as e:
+            raise UsageError(f"{a.source} is neither a model file (see `byob models`) nor a run of "
+                             f"{a.store} ({e})") from e
+    out = Path(a.out) if a.out else (default_out_dir(a.source) if source is a.source else Path("analysis") / source.run)
     with tqdm(total=ANALYZE_STEPS, desc="analyze", unit="step", file=sys.stderr, leave=False) as bar:
         def step(name: str) -> None:
             bar.set_postfix_str(name, refresh=False)
             bar.update(1)
 
         try:
-            r = run_analyze(a.source, out, n_samples=a.samples, seed=a.seed, step=step)
-        except ModelFileError as e:
+            r = run_analyze(source, out, n_samples=a.samples, seed=a.seed, step=step)
+        except (ModelFileError, StoreError) as e:
             raise UsageError(str(e)) from e
-    _emit(r, a.json, [f"{r['model']}: test accuracy {r['test_accuracy']:.2%}",
+    _emit(r, a.json, [f"{r['model'] or r['run']}: test accuracy {r['test_accuracy']:.2%}",
                       f"Analysis written to {r['out_dir']}:"] + [f"  {f}" for f in r["files"]])
     return 0
 
@@ -167,11 +173,16 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     if a.epochs < 1 or (a.samples is not None and a.samples < 1):
         raise UsageError("--epochs and --samples must be at least 1")
-    if a.workers != 1:
-        raise UsageError("--workers other than 1 is not supported yet (network fan-out is pending)")
+    if not 1 <= a.workers <= 16:
+        raise UsageError("--workers must be between 1 and 16")
     job = {"epochs": a.epochs, "samples": a.samples, "seed": a.seed, "split_seed": a.split_seed,
-           "mode": a.mode, "model_dir": a.model_dir}
-    code, result = run_pipeline(job, a.exit_when_done)
+           "mode": a.mode, "model_dir": a.model_dir, "snapshot_every": a.snapshot_every}
+    if a.snapshot_every < 1:
+        raise UsageError("--snapshot-every must be at least 1")
+    code, result = run_pipeline(job, a.exit_when_done,
+                                env={"BYOB_STORE": a.store, "BYOB_RECORD": "0" if a.no_record else "1",
+                                     "BYOB_WORKERS": str(a.workers),
+                                     "BYOB_VIEWER": "0" if a.no_viewer else os.environ.get("BYOB_VIEWER", "1")})
     if not result.get("ok"):
         print(f"byob run: error: {result.get('error')}", file=sys.stderr)
     _emit(result, a.json, [f"run {result['run']} ({result['mode']}): test accuracy "
@@ -180,15 +191,17 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0 if result.get("ok") and code in (0, None) else 1
 
 
-def _ask(command: str, **args: Any) -> dict[str, Any]:
+def _ask(command: str, link: str = "api", **args: Any) -> dict[str, Any]:
     from pipeline.client import ControllerUnreachable, request
 
+    from pipeline.security import KeysMissing
+
     try:
-        reply = request(command, **args)
-    except ControllerUnreachable as e:
+        reply = request(command, link=link, **args)
+    except (ControllerUnreachable, KeysMissing) as e:
         raise UsageError(str(e)) from e
     if not reply.get("ok"):
-        raise UsageError(f"the controller refused: {reply.get('error')}")
+        raise UsageError(f"the {'controller' if link == 'api' else 'replay'} refused: {reply.get('error')}")
     return reply
 
 
@@ -220,6 +233,75 @@ def cmd_submit(a: argparse.Namespace) -> int:
     r = _ask(a.kind, **job)
     _emit(r, a.json, [f"queued {a.kind} job {r['run']} (position {r['position']}); "
                       "`byob status` shows its progress"])
+    return 0
+
+
+def cmd_runs(a: argparse.Namespace) -> int:
+    from store.runs import StoreError, list_runs
+
+    try:
+        runs = list_runs(a.store)
+    except StoreError as e:
+        raise UsageError(str(e)) from e
+    lines = [f"{'run':<32} {'date':<19} {'kind':<8} {'mode':<9} {'status':<12} {'samples':>7} "
+             f"{'accuracy':>8} {'size':>9}"]
+    for r in runs:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])) if r.get("started") else "?"
+        acc = f"{r['test_accuracy']:.2%}" if r.get("test_accuracy") is not None else "-"
+        lines.append(f"{r['run']:<32} {when:<19} {r.get('kind') or '?':<8} {r.get('mode') or '?':<9} "
+                     f"{r['status']:<12} {r.get('samples', 0):>7} {acc:>8} {r.get('bytes', 0) / 1e6:>7.1f}MB")
+    if not runs:
+        lines.append(f"(no runs in {a.store})")
+    if a.json:
+        print(json.dumps(runs, sort_keys=True))
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    from pipeline.replay import ReplayServer
+    from store.runs import StoreError
+
+    if a.rate is not None and not a.rate > 0:
+        raise UsageError("--rate must be > 0 (leave it out for as fast as possible)")
+    if a.start < 0:
+        raise UsageError("--from must be >= 0")
+    try:
+        server = ReplayServer(a.store, a.run, a.rate, a.start, a.loop, paused=a.paused)
+    except StoreError as e:
+        raise UsageError(str(e)) from e
+    return server.serve()
+
+
+def cmd_replay_control(a: argparse.Namespace) -> int:
+    args: dict[str, Any] = {}
+    if a.command == "seek":
+        if a.value is None or a.value < 0:
+            raise UsageError("seek needs a sample number >= 0, e.g. `byob replay-control seek 100`")
+        args["sample"] = int(a.value)
+    if a.command == "rate":
+        if a.value is not None and not a.value > 0:
+            raise UsageError("rate needs a factor > 0, e.g. `byob replay-control rate 10` (none: max speed)")
+        args["rate"] = a.value
+    r = _ask(a.command, link="replay", **args)
+    _emit(r, a.json, [f"replay of {r['run']}: sample {r['sample']}/{r['samples']}, "
+                      f"{'paused' if r['paused'] else 'playing'} at rate {r['rate'] or 'max'}"])
+    return 0
+
+
+def cmd_keys(a: argparse.Namespace) -> int:
+    from pipeline.security import make_keys
+
+    try:
+        keys = make_keys(Path(a.dir))
+    except FileExistsError as e:
+        raise UsageError(str(e)) from e
+    _emit({"dir": a.dir, **keys}, a.json, [
+        f"CURVE keys written to {a.dir}/: server.key(_secret) for hosts that bind, client.key(_secret) "
+        f"for hosts that connect, authorized/ for the public keys admitted.",
+        "Copy the folder to every host (or point BYOB_KEYS at it). Encryption is on whenever an endpoint "
+        "leaves this host; BYOB_CURVE=1 forces it on, BYOB_CURVE=0 off."])
     return 0
 
 
@@ -275,11 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=cmd_evaluate)
 
     an = sub.add_parser("analyze", formatter_class=fmt, help="figures of a model's activity and learning",
-                        description="Run a model on a few test digits and the whole test split; write "
+                        description="Run a model on a few test digits and the whole test split (or read "
+                                    "a recorded run's spikes, traces, weights and predictions); write "
                                     "spike rasters, membrane traces, weight distributions, population "
                                     "activity, weight change, receptive fields, confusion and per-class "
                                     "scores as PNGs plus a summary.html page.")
-    an.add_argument("source", metavar="MODEL", help="model file to analyze (stdp_model_*.npz)")
+    an.add_argument("source", metavar="MODEL|RUN",
+                    help="model file (stdp_model_*.npz), or a recorded run id of --store (or 'latest')")
+    an.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"),
+                    help="run store for RUN (env BYOB_STORE)")
     an.add_argument("--out", default=None, help="folder for the figures; when not given: analysis/<model name>")
     an.add_argument("--samples", type=int, default=3, help="test digits shown in rasters and traces (1..20)")
     an.add_argument("--seed", type=int, default=0, help="seed choosing the shown test digits")
@@ -300,9 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
     r.add_argument("--mode", choices=["lockstep", "async"], default="lockstep",
                    help="lockstep reproduces `byob train` exactly; async never waits for the learner")
-    r.add_argument("--workers", type=int, default=1, help="network workers")
+    r.add_argument("--workers", type=int, default=1,
+                   help="network worker processes; evaluation batches fan out over all of them")
     r.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where the model is saved")
+    r.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"),
+                   help="zarr run store the recorder writes (env BYOB_STORE)")
+    r.add_argument("--snapshot-every", type=int, default=100,
+                   help="weight snapshots (recorded, and checkpoints a recovery resumes from) every K samples")
+    r.add_argument("--no-record", action="store_true", help="run without the recorder (nothing stored)")
     r.add_argument("--exit-when-done", action="store_true", help="stop all processes after the job")
+    r.add_argument("--no-viewer", action="store_true", help="do not serve the viewer (the Procfile's "
+                   "viewer line idles; env BYOB_VIEWER=0 does the same)")
     r.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     r.set_defaults(fn=cmd_run)
 
@@ -347,6 +441,39 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--optional", action="store_true", help="as in the Procfile: never exit on a start "
                    "failure (idle instead), move off a busy port, honour BYOB_VIEWER=0")
     v.set_defaults(fn=cmd_view)
+
+    k = sub.add_parser("keys", formatter_class=fmt, help="create CURVE keys for a pipeline across hosts",
+                       description="Create the ZeroMQ CURVE key pairs that encrypt and authenticate the "
+                                   "pipeline's links when nodes run on several hosts.")
+    k.add_argument("--dir", default=os.environ.get("BYOB_KEYS", "keys"), help="where to write them (env BYOB_KEYS)")
+    k.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    k.set_defaults(fn=cmd_keys)
+
+    ru = sub.add_parser("runs", formatter_class=fmt, help="recorded runs in a store, with dates and accuracy",
+                        description="The run catalog of a zarr run store written by the recorder.")
+    ru.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"), help="run store (env BYOB_STORE)")
+    ru.add_argument("--json", action="store_true", help="print a JSON list as the last line")
+    ru.set_defaults(fn=cmd_runs)
+
+    rp = sub.add_parser("replay", formatter_class=fmt, help="publish a recorded run on the monitoring bus",
+                        description="Replay a recorded run's messages (flagged replay) onto the bus, so "
+                                    "viewers attach to it as to a live run. Steer it with `byob replay-control`.")
+    rp.add_argument("run", nargs="?", default="latest", help="run id (see `byob runs`), or latest")
+    rp.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"), help="run store (env BYOB_STORE)")
+    rp.add_argument("--rate", type=float, default=1.0,
+                    help="times the recorded pace; 0 is refused, use --max for as fast as possible")
+    rp.add_argument("--max", dest="rate", action="store_const", const=None, help="as fast as possible")
+    rp.add_argument("--from", dest="start", type=int, default=0, help="start at this recorded sample")
+    rp.add_argument("--loop", action="store_true", help="start again at the end")
+    rp.add_argument("--paused", action="store_true", help="start paused (resume with replay-control)")
+    rp.set_defaults(fn=cmd_replay)
+
+    rc = sub.add_parser("replay-control", formatter_class=fmt, help="pause, resume, seek or pace a running replay",
+                        description="Steer a running `byob replay` through its control link.")
+    rc.add_argument("command", choices=["pause", "resume", "seek", "rate", "status", "stop"])
+    rc.add_argument("value", nargs="?", type=float, default=None, help="seek: sample number; rate: factor")
+    rc.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    rc.set_defaults(fn=cmd_replay_control)
 
     b = sub.add_parser("bench", formatter_class=fmt, help="training and inference speed vs a plain baseline",
                        description="Samples/s of training (STDP) and batched inference at dt 0.1 ms and "

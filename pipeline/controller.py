@@ -40,6 +40,9 @@ ROLES = ("encoder", "network", "learner") + (("recorder",) if os.environ.get("BY
 METRICS_EVERY_S = 0.5
 RECORDER_FLUSH_TIMEOUT_S = 30.0
 LOST_AFTER_S = 2.0
+SUPERVISED = os.environ.get("BYOB_SUPERVISED") == "1"  # a supervisor restarts lost nodes
+MAX_RECOVERIES = int(os.environ.get("BYOB_RESTARTS", "3"))
+RECOVER_TIMEOUT_S = 180.0  # a restarted node warms up (compiles) before it says hello
 START_TIMEOUT_S = 120.0
 
 
@@ -74,7 +77,7 @@ class Controller:
     # -- sockets -------------------------------------------------------------------------
     def send(self, identity: str, command: str, **args: Any) -> None:
         self.seq += 1
-        msg = Control(run=self.job.run if self.job else "", seq=self.seq, sender="controller",
+        msg = Control(run=self.job.wire_run if self.job else "", seq=self.seq, sender="controller",
                       command=command, args=args)
         try:
             self.control.send_multipart([identity.encode(), *msg.to_wire()])
@@ -99,7 +102,7 @@ class Controller:
                   "nodes": len(st["nodes"]), "bus_forwarded": self.hub.forwarded,
                   "dropped": sum(self.dropped.values()) + sum(
                       sum(n.get("dropped", {}).values()) for n in st["nodes"].values())}
-        self.publish(Metrics(run=self.job.run, seq=0, sender="controller",
+        self.publish(Metrics(run=self.job.wire_run, seq=0, sender="controller",
                              values={k: float(v) for k, v in values.items()}))
 
     def poll_once(self, timeout_ms: int = 100) -> None:
@@ -147,17 +150,20 @@ class Controller:
             if node["role"] == "recorder":
                 self.hub.recording.set()
             self.log.info("%s is up (pid %s)", ident, msg.args.get("pid"))
-        elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.run:
+        elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.wire_run:
             self.done[ident] = msg.args
             self.log.info("%s finished job %s", ident, msg.run)
-        elif isinstance(msg, WeightUpdate) and self.job and msg.run == self.job.run:
+        elif isinstance(msg, WeightUpdate) and self.job and msg.run == self.job.wire_run:
+            if node.get("role") == "learner":  # a checkpoint: what a recovery resumes from
+                self.checkpoints[msg.version] = msg
+                return
             # The training worker's final weights, for the other workers to evaluate with.
             for other in self.workers:
                 if other != ident:
                     self.control.send_multipart([other.encode(), *frames])
 
     def on_prediction(self, msg: Prediction) -> None:
-        if not self.job or msg.run != self.job.run:
+        if not self.job or msg.run != self.job.wire_run:
             self.dropped["other-run"] += 1
             return
         if msg.phase == "train":
@@ -270,6 +276,9 @@ class Controller:
         self.workers = up["network"]
         self.participants = [i for ids in up.values() for i in ids]
         self.restarted: set[str] = set()
+        self.checkpoints: dict[int, WeightUpdate] = {}  # learner version -> its plastic state
+        self.recovering: dict[str, Any] | None = None
+        self.recoveries = 0
         self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
@@ -277,6 +286,60 @@ class Controller:
                              job=self.job.to_dict(), config=model.config.to_dict()))
         for ident in (i for ids in up.values() for i in ids):
             self.send(ident, "train", **self.job.to_dict())
+
+    # -- recovery ------------------------------------------------------------------------
+    def can_recover(self) -> bool:
+        """Under a supervisor that restarts nodes, a training job resumes instead of failing."""
+        return (self.job is not None and self.job.kind == "train" and SUPERVISED
+                and self.recoveries < MAX_RECOVERIES)
+
+    def begin_recovery(self, reason: str) -> None:
+        self.recoveries += 1
+        self.recovering = {"since": time.monotonic(), "reason": reason}
+        self.log.warning("job %s: %s; aborting it on the other nodes and waiting for a restart to resume "
+                         "(recovery %d of %d)", self.job.run, reason, self.recoveries, MAX_RECOVERIES)
+        now = time.monotonic()
+        for ident in self.participants:
+            if not self.is_lost(ident, now):
+                self.send(ident, "abort", reason=reason)
+
+    def recovered(self) -> bool:
+        """All participants alive again (restarted or back): resume from the newest
+        checkpoint the recorder has every sample before; True once resumed."""
+        now = time.monotonic()
+        if now - self.recovering["since"] < 1.0 or any(self.is_lost(i, now) or i not in self.nodes
+                                                         for i in self.participants):
+            return False
+        limit = None
+        for i in self.participants:
+            if self.nodes[i].get("role") == "recorder":
+                limit = self.nodes[i].get("status", {}).get("presentations", {}).get(self.job.run)
+                if limit is None:  # a restarted recorder: have it reopen the run and count
+                    if not self.recovering.get("asked"):
+                        self.send(i, "train", **self.job.to_dict())
+                        self.recovering["asked"] = True
+                    return False
+        v = max([0, *(k for k in self.checkpoints if limit is None or k <= limit)])
+        job = dataclasses.replace(self.job, resume_from=v, incarnation=self.job.incarnation + 1)
+        self.log.warning("job %s: resuming from sample %d (incarnation %d) after: %s", job.run, v,
+                         job.incarnation, self.recovering["reason"])
+        self.publish(RunInfo(run=job.wire_run, seq=0, sender="controller", event="resume", kind=job.kind,
+                             mode=job.mode, model=job.model or "", time=time.time(), job=job.to_dict(),
+                             summary={"from_sample": v, "incarnation": job.incarnation,
+                                      "reason": self.recovering["reason"]}))
+        self.job, self.recovering = job, None
+        self.done, self.restarted = {}, set()
+        self.tested[:] = False
+        self.test_ids = []
+        for ident in self.participants:
+            self.send(ident, "train", **job.to_dict())
+        if v:
+            for ident in self.participants:
+                if ident == self.workers[0] or self.nodes[ident].get("role") == "learner":
+                    ck = dataclasses.replace(self.checkpoints[v], run=job.wire_run, sender="controller")
+                    self.control.send_multipart([ident.encode(), *ck.to_wire()])
+        self.checkpoints = {k: f for k, f in self.checkpoints.items() if k <= v}
+        return True
 
     def finish_job(self, error: str | None) -> dict[str, Any]:
         assert self.job is not None
@@ -304,7 +367,7 @@ class Controller:
         }
         published = {i: a.get("published", 0) for i, a in self.done.items()}
         published["controller"] = self.bus_seq + 1  # with the end message itself
-        self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="end", kind=self.job.kind,
+        self.publish(RunInfo(run=self.job.wire_run, seq=0, sender="controller", event="end", kind=self.job.kind,
                              mode=self.job.mode, model=result["model"] or "", time=time.time(),
                              job=self.job.to_dict(), summary={**{k: v for k, v in result.items() if k != "dropped"},
                                                               "published": published}))
@@ -352,9 +415,20 @@ class Controller:
                 elif not self.queue and self.exit_when_done and self.history:
                     return self.close(code)
                 continue
+            if self.recovering is not None:
+                if not self.recovered() and time.monotonic() - self.recovering["since"] > RECOVER_TIMEOUT_S:
+                    self.finish_job(f"{self.recovering['reason']}; not back within {RECOVER_TIMEOUT_S:.0f} s")
+                    code = 1
+                    if self.exit_when_done:
+                        return self.close(1)
+                continue
             running_lost = [i for i in lost if self.nodes[i].get("role") in ROLES]
             failed = {i: a["error"] for i, a in self.done.items() if a.get("error")}
-            failed.update({i: "restarted during the job" for i in self.restarted})
+            restarted = {i: "restarted during the job" for i in self.restarted}
+            if (running_lost or restarted) and not failed and self.can_recover():
+                self.begin_recovery(f"node lost: {', '.join(running_lost or restarted)}")
+                continue
+            failed.update(restarted)
             if running_lost or failed:
                 self.finish_job(f"node lost: {', '.join(running_lost)}" if running_lost else
                                 "; ".join(f"{i}: {e}" for i, e in failed.items()))

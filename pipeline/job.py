@@ -25,6 +25,16 @@ class PipelineJob:
     run: str = ""
     snapshot_every: int = 100  # the learner publishes its weights every this many samples
     trace_neurons: int = 4  # hidden neurons whose membrane potential is published
+    # Recovery (set by the controller after a node was lost): start at this training
+    # sample from the learner's checkpoint; each attempt is an incarnation of the run.
+    resume_from: int = 0
+    incarnation: int = 0
+
+    @property
+    def wire_run(self) -> str:
+        """The run id on the wire: messages of an aborted incarnation still in some queue
+        never pass for the resumed one's. ``base_run`` maps it back."""
+        return self.run if self.incarnation == 0 else f"{self.run}.{self.incarnation}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +52,8 @@ class PipelineJob:
             job = cls(**{**asdict(job), "epochs": 0})
         if job.epochs < 0 or (job.samples is not None and job.samples < 1):
             raise ValueError("epochs must be >= 0 and samples >= 1")
+        if job.resume_from < 0 or job.incarnation < 0:
+            raise ValueError("resume_from and incarnation must be >= 0")
         if job.snapshot_every < 1 or job.trace_neurons < 0:
             raise ValueError("snapshot_every must be >= 1 and trace_neurons >= 0")
         return job
@@ -57,3 +69,8 @@ class PipelineJob:
 
     def n_eval_batches(self, split: Split) -> int:
         return -(-len(split.X_test) // INFER_BATCH)
+
+
+def base_run(wire_run: str) -> str:
+    """The run a wire run id belongs to (``run_X.2`` -> ``run_X``)."""
+    return wire_run.split(".", 1)[0]

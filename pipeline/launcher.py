@@ -40,7 +40,7 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
         bin_dir = str(Path(sys.executable).parent)
         penv = {**os.environ, **(env or {}),
                 "BYOB_JOB": json.dumps(job), "BYOB_RESULT_FILE": str(result_file),
-                "BYOB_EXIT_WHEN_DONE": "1" if exit_when_done else "0",
+                "BYOB_EXIT_WHEN_DONE": "1" if exit_when_done else "0", "BYOB_SUPERVISED": "1",
                 "PYTHONUNBUFFERED": "1", "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         printer = _StopOrder(output=sys.stderr)

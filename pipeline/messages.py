@@ -238,8 +238,8 @@ class RunInfo(Message):
     KIND: ClassVar[str] = "run"
 
     def validate(self) -> None:
-        if self.event not in ("start", "end"):
-            raise MessageError("bad-field", f"event must be start or end, got {self.event!r}")
+        if self.event not in ("start", "end", "resume"):
+            raise MessageError("bad-field", f"event must be start, resume or end, got {self.event!r}")
 
 
 @dataclass(frozen=True)

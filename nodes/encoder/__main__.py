@@ -39,17 +39,21 @@ class EncoderNode(NodeShell):
         return False
 
     def run_job(self, job: PipelineJob) -> None:
-        self.run_id = job.run
+        self.run_id = job.wire_run
         model, split = job.model_and_split()
         cfg = model.config.network
         n = job.n_per_epoch(split)
         sent = 0
+        skip = job.resume_from  # recovery: these samples were learned before the checkpoint
         for e in range(model.epochs_done, model.epochs_done + job.epochs):
             for idx in epoch_order(model.seed, e, len(split.X_train), n):
+                if skip:
+                    skip -= 1
+                    continue
                 ids = [int(idx)]
                 raster = encode(split.X_train[ids], cfg, model.seed, e, ids)
                 if not self.push(SpikeBatch.from_raster(
-                        raster, run=job.run, seq=self.next_seq(), sender=self.name, population="input",
+                        raster, run=self.run_id, seq=self.next_seq(), sender=self.name, population="input",
                         dt=cfg.dt, sample_ids=ids, labels=split.y_train[ids], epoch=e)):
                     return
                 sent += 1
@@ -57,7 +61,7 @@ class EncoderNode(NodeShell):
         for ids, pad in eval_batches(len(split.X_test)):
             raster = encode(split.X_test[pad], cfg, model.seed, EVAL_EPOCH, pad)
             if not self.push(SpikeBatch.from_raster(
-                    raster, run=job.run, seq=self.next_seq(), sender=self.name, population="input",
+                    raster, run=self.run_id, seq=self.next_seq(), sender=self.name, population="input",
                     dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH), self.eval_out):
                 return
         self.log.info("job %s: sent %d training samples and %d test samples", job.run, sent,

@@ -8,19 +8,21 @@ order and sends the new plastic state with its version (= presentations learned 
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import zmq
 
-from nodes.learner.core import LearnerCore, plastic_of, training_progress
+from nodes.learner.core import LearnerCore, Plastic, plastic_of, training_progress
 from nodes.network.params import init_params
 from pipeline.config import Config
 from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, Control, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from pipeline.wiring import open_socket
 
 POPULATIONS = ("input", "hidden", "output", "taught")
+CHECKPOINT_WAIT_S = 30.0
 
 
 class LearnerNode(NodeShell):
@@ -56,25 +58,46 @@ class LearnerNode(NodeShell):
 
     def run_job(self, job: PipelineJob) -> None:
         """Start learning for ``job``; rasters are then handled as they arrive in ``step``."""
-        self.job, self.run_id = job, job.run
+        self.job, self.run_id = job, job.wire_run
         model, split = job.model_and_split()
         self.core = LearnerCore(model.config.network, model.config.learning, model.params)
         self.plastic = plastic_of(model.params)
         self.version = 0
+        if job.resume_from:  # recovery: continue from the checkpoint the controller kept
+            ck = self.await_checkpoint(job)
+            if ck is None:
+                self.job = None
+                return
+            self.plastic, self.version = Plastic(ck.w_ih, ck.theta, ck.w_ho), ck.version
         self.per_epoch = job.n_per_epoch(split)
         self.first_epoch = model.epochs_done
         self.total = self.per_epoch * job.epochs
         self.pending: dict[int, SpikeBatch] = {}
         n = model.config.network
         self.sizes = {"input": n.n_input, "hidden": n.n_hidden, "output": n.n_output, "taught": n.n_output}
-        self.log.info("job %s: learning from %d presentations", job.run, self.total)
-        self.publish(self.snapshot())  # the starting point of "what STDP changed"
-        if self.total == 0:  # an evaluation: nothing to learn
-            self.tell("done", learned=0)
+        self.log.info("job %s: learning from %d presentations%s", job.run, self.total,
+                      f", resuming at {self.version}" if self.version else "")
+        if not job.resume_from:
+            self.publish(self.snapshot())  # the starting point of "what STDP changed"
+        if self.version >= self.total:  # an evaluation, or resumed after the last sample
+            self.tell("done", learned=self.version)
             self.job = None
 
     def on_abort(self) -> None:
         self.job = None
+
+    def await_checkpoint(self, job: PipelineJob) -> WeightUpdate | None:
+        t0 = time.monotonic()
+        while not self.stopping and time.monotonic() - t0 < CHECKPOINT_WAIT_S:
+            if self.control.poll(100):
+                msg = self.receive(self.control)
+                if isinstance(msg, WeightUpdate) and msg.run == self.run_id and msg.version == job.resume_from:
+                    return msg
+                if isinstance(msg, Control) and msg.command in ("abort", "stop"):
+                    self.stopping |= msg.command == "stop"
+                    return None
+        self.log.error("job %s: no checkpoint %d arrived; giving the job up", job.run, job.resume_from)
+        return None
 
     def snapshot(self) -> WeightUpdate:
         return WeightUpdate(run=self.run_id, seq=self.next_seq(), sender=self.name, version=self.version,
@@ -102,6 +125,7 @@ class LearnerNode(NodeShell):
             self.send(self.out, update)
             if self.version % self.job.snapshot_every == 0 or self.version == self.total:
                 self.publish(update)
+                self.send(self.control, update)  # the controller keeps it to resume from
             self.status = {"learned": self.version}
         if self.version >= self.total:
             self.log.info("job %s: learned from all %d presentations", self.run_id, self.version)

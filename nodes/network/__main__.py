@@ -88,7 +88,7 @@ class NetworkNode(NodeShell):
         return ok
 
     def run_job(self, job: PipelineJob) -> None:
-        self.run_id = job.run
+        self.run_id = job.wire_run
         model, split = job.model_and_split()
         cfg = model.config.network
         core = NetworkCore.for_config(cfg)
@@ -138,9 +138,17 @@ class NetworkNode(NodeShell):
         params, version = model.params, 0
         rng = running_rng(model.seed)
         n_train = job.n_per_epoch(split) * job.epochs
+        if job.resume_from:  # recovery: the learner's checkpoint, relayed by the controller
+            ck = self.wait(self.control, WeightUpdate, timeout_s=30.0)
+            if ck is None or ck.version != job.resume_from:
+                self.log.error("job %s: no checkpoint %d arrived; giving the job up", job.run, job.resume_from)
+                return None, version, 0
+            params, version = apply_plastic(params, Plastic(ck.w_ih, ck.theta, ck.w_ho)), ck.version
+            rng.random((version, cfg.n_output))  # the tie-breaking draws of the samples before it
+            self.log.info("job %s: resuming at sample %d", job.run, version)
         k_trace = min(job.trace_neurons, cfg.n_hidden)
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
-        for k in range(n_train):
+        for k in range(job.resume_from, n_train):
             t = time.perf_counter()
             msg = self.wait(self.spikes, SpikeBatch)
             while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
@@ -153,7 +161,7 @@ class NetworkNode(NodeShell):
                                     n_trace=k_trace, spikes=msg.to_raster())
             t2 = time.perf_counter()
             pred = classify(res.output_counts(), rng)
-            p = Prediction(run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
+            p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
                            predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
                            phase="train")
             self.send(self.results, p)
@@ -161,7 +169,7 @@ class NetworkNode(NodeShell):
             # One message per presentation: the four layers side by side on the neuron axis.
             self.send(self.to_learner, SpikeBatch.from_raster(
                 np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
-                run=job.run, seq=k, sender=self.name, population=PRESENTATION, dt=cfg.dt,
+                run=self.run_id, seq=k, sender=self.name, population=PRESENTATION, dt=cfg.dt,
                 sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
                 weight_version=version))
             t3 = time.perf_counter()
@@ -207,17 +215,17 @@ class NetworkNode(NodeShell):
             events = dict(poller.poll(100))
             if self.control in events:
                 msg = self.receive(self.control)
-                if isinstance(msg, Control) and msg.command == "evaluated" and msg.run == job.run:
+                if isinstance(msg, Control) and msg.command == "evaluated" and msg.run == self.run_id:
                     return float(msg.args["test_accuracy"]), tested
                 if isinstance(msg, Control) and msg.command == "stop":
                     self.stopping = True
-                if isinstance(msg, Control) and msg.command == "abort" and msg.run == job.run:
+                if isinstance(msg, Control) and msg.command == "abort" and msg.run == self.run_id:
                     self.aborted = True
                     break
             if eval_in not in events:
                 continue
             msg = self.receive(eval_in)
-            if not isinstance(msg, SpikeBatch) or msg.run != job.run or msg.epoch != EVAL_EPOCH \
+            if not isinstance(msg, SpikeBatch) or msg.run != self.run_id or msg.epoch != EVAL_EPOCH \
                     or not self.check_input(msg, cfg.n_steps, cfg.n_input):
                 self.dropped["unexpected-eval"] += 1
                 continue
@@ -226,7 +234,7 @@ class NetworkNode(NodeShell):
             uniq, first = np.unique(msg.sample_ids, return_index=True)
             c = res.output_counts()[first]
             p = Prediction(
-                run=job.run, seq=self.next_seq(), sender=self.name, sample_ids=uniq.astype(np.int64),
+                run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=uniq.astype(np.int64),
                 labels=msg.labels[first], predicted=np.argmax(c, 1).astype(np.int64), counts=c,
                 weight_version=version, phase="test")
             self.send(self.results, p)

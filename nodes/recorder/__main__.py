@@ -16,7 +16,7 @@ import time
 import zmq
 
 from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
-from pipeline.job import PipelineJob
+from pipeline.job import PipelineJob, base_run
 from pipeline.messages import RunInfo
 from pipeline.node import NodeShell
 from pipeline.wiring import open_socket
@@ -37,13 +37,23 @@ class RecorderNode(NodeShell):
         self.ending: dict[str, tuple[float, dict[str, int]]] = {}  # run -> (since, published per sender)
         self.recorded = 0
         self.failed_runs: set[str] = set()
+        self.wire: dict[str, str] = {}  # run -> the wire id of its current incarnation
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
         self.poller.register(self.stream, zmq.POLLIN)
         self.log.info("recording into %s", os.path.abspath(store))
 
     def run_job(self, job: PipelineJob) -> None:
-        self.run_id = job.run  # the stream itself says what to record
+        """The stream itself says what to record; a job only tells a restarted recorder
+        which run to reopen, so it can say how many presentations it holds."""
+        self.run_id = job.wire_run
+        if job.run not in self.writers and job.run in self.root and job.run not in self.failed_runs:
+            try:
+                self.writers[job.run] = RunWriter(self.root, job.run)
+                self.wire[job.run] = job.wire_run
+            except (OSError, RecordError) as e:
+                self.log.error("cannot reopen run %s: %s", job.run, e)
+        self.status = {**self.status, "presentations": {r: w.presentations() for r, w in self.writers.items()}}
 
     def step(self) -> None:
         events = dict(self.poller.poll(100))
@@ -72,42 +82,49 @@ class RecorderNode(NodeShell):
         self.writers.pop(run, None)
         self.ending.pop(run, None)
         self.failed_runs.add(run)
-        self.run_id = run
+        self.run_id = self.wire.get(run, run)
         self.tell("done", run=run, error=reason)
 
     def record(self, msg) -> None:
-        if msg.run in self.failed_runs:
+        run = base_run(msg.run)  # a resumed incarnation's wire id names the same run
+        if run in self.failed_runs:
             self.dropped["run-not-recordable"] += 1
             return
         if msg.replay:  # a replay of a recorded run shares the bus; it is already in a store
             self.dropped["replay"] += 1
             return
         try:
-            w = self.writers.get(msg.run)
+            w = self.writers.get(run)
             if w is None:
-                w = self.writers[msg.run] = RunWriter(self.root, msg.run)
-                self.log.info("recording run %s", msg.run)
+                w = self.writers[run] = RunWriter(self.root, run)
+                self.log.info("recording run %s", run)
             if not w.append(msg, time.time()):
-                self.dropped["duplicate"] += 1
+                self.dropped["duplicate-or-stale"] += 1
                 return
         except OSError as e:
-            self.write_failed(msg.run, e)
+            self.write_failed(run, e)
             return
         except RecordError as e:
             self.dropped["unrecordable"] += 1
             self.log.warning("dropped a %s message from %s: %s", msg.KIND, msg.sender, e)
             return
         self.recorded += 1
-        self.status = {"recorded": self.recorded, "runs_open": len(self.writers)}
+        self.wire[run] = msg.run
+        if isinstance(msg, RunInfo) and msg.event == "resume":
+            self.log.warning("run %s resumes at sample %s: later samples recorded before are dropped",
+                             run, msg.summary.get("from_sample"))
+        self.status = {"recorded": self.recorded, "runs_open": len(self.writers),
+                       "presentations": {r: wr.presentations() for r, wr in self.writers.items()}}
         if isinstance(msg, RunInfo) and msg.event == "end":
-            self.ending[msg.run] = (time.monotonic(), dict(msg.summary.get("published", {})))
+            self.ending[run] = (time.monotonic(), dict(msg.summary.get("published", {})))
 
     def check_end(self, run: str) -> None:
         if run not in self.ending:
             return
         since, published = self.ending[run]
         w = self.writers[run]
-        missing = {s: n - w.last_seq.get(s, 0) for s, n in published.items() if w.last_seq.get(s, 0) < n}
+        wire = self.wire.get(run, run)
+        missing = {s: n - w.seen(wire, s) for s, n in published.items() if w.seen(wire, s) < n}
         late = time.monotonic() - since > END_WAIT_S
         if missing and not late:
             return
@@ -116,7 +133,7 @@ class RecorderNode(NodeShell):
         w.mark(w.pending_attrs.get("status") or w.group.attrs.get("status", "done"), missing=missing)
         del self.writers[run], self.ending[run]
         self.log.info("run %s recorded: %s", run, {p: n for p, n in w.committed.items() if "/" not in p})
-        self.run_id = run
+        self.run_id = wire
         self.tell("done", run=run, missing=missing)
 
     def close(self) -> None:

@@ -87,7 +87,10 @@ class RunWriter:
         self.tables: dict[str, TableWriter] = {}
         self.table_names: list[str] = list(attrs.get("tables", []))
         self.senders: list[str] = list(attrs.get("senders", []))
+        # The newest sequence number per (wire run, sender): a message at or below it is a
+        # duplicate. The wire run of a resumed incarnation is "<run>.<n>".
         self.last_seq: dict[str, int] = dict(attrs.get("last_seq", {}))
+        self.incarnation = int(attrs.get("incarnation", 0))
         self.last_flush = time.monotonic()
         self.pending_attrs: dict[str, Any] = {}  # run start/end: visible with the rows, not before
         if not existing:
@@ -120,15 +123,53 @@ class RunWriter:
 
     # -- messages ------------------------------------------------------------------------
     def append(self, msg: Message, t: float) -> bool:
-        """Buffer ``msg``; False if it was a duplicate (a sequence number already seen)."""
-        if msg.seq <= self.last_seq.get(msg.sender, 0):
+        """Buffer ``msg``; False if it was a duplicate (a sequence number already seen) or
+        left over from an incarnation of the run that a resume has replaced."""
+        key = f"{msg.run}|{msg.sender}"
+        if msg.seq <= self.last_seq.get(key, 0) or incarnation_of(msg.run) < self.incarnation:
             return False
         path, (start, stop) = self._rows(msg, t)
         self.log.append(kind=layout.KIND_CODES[msg.KIND], sender=self.sender_index(msg.sender), seq=msg.seq,
                         time=t, table=self.table_names.index(path) if path else RUN_TABLE, start=start,
                         stop=stop)
-        self.last_seq[msg.sender] = msg.seq
+        self.last_seq[key] = msg.seq
         return True
+
+    def seen(self, wire_run: str, sender: str) -> int:
+        return self.last_seq.get(f"{wire_run}|{sender}", 0)
+
+    def presentations(self) -> int:
+        """Training presentations held (committed or buffered): a resume may start at any
+        checkpoint up to here without losing a sample."""
+        t = self.tables.get("spikes/input")
+        return t.rows + t.pending if t else self.committed.get("spikes/input", 0)
+
+    def rollback(self, presentation: int) -> None:
+        """Forget everything from the ``presentation``-th training presentation on: a
+        resumed incarnation sends it again, and no sample may be recorded twice."""
+        self.flush()
+        n_log = self.log.rows
+        log = {c: np.asarray(self.log.arrays[c][:n_log]) for c in ("kind", "table", "stop")}
+        is_input = np.zeros(n_log, bool)
+        if "spikes/input" in self.table_names:
+            is_input = (log["kind"] == layout.KIND_CODES["spikes"]) & \
+                (log["table"] == self.table_names.index("spikes/input"))
+        starts = np.flatnonzero(is_input)
+        cut = int(starts[presentation]) if presentation < len(starts) else n_log
+        keep: dict[str, int] = {"log": cut}
+        for i, path in enumerate(self.table_names):
+            sel = log["table"][:cut] == i
+            if path != "log" and not path.endswith("/events"):
+                keep[path] = int(log["stop"][:cut][sel].max()) if sel.any() else 0
+        for path in self.table_names:
+            if path.endswith("/events"):
+                owner, n = path.removesuffix("/events"), keep.get(path.removesuffix("/events"), 0)
+                keep[path] = int(self.group[owner]["stop"][n - 1]) if n else 0
+        for path, n in keep.items():
+            if path in self.tables:
+                self.tables[path].rows = n
+        self.committed = {**self.committed, **keep}
+        self.group.attrs.update({"committed": self.committed})
 
     def _rows(self, msg: Message, t: float) -> tuple[str | None, tuple[int, int]]:
         if isinstance(msg, SpikeBatch):
@@ -173,6 +214,12 @@ class RunWriter:
                 self.pending_attrs.update({"start": body, "kind": msg.kind, "mode": msg.mode,
                                            "model_in": msg.model, "started": msg.time})
                 return None, (0, 1)
+            if msg.event == "resume":
+                self.rollback(int(msg.summary.get("from_sample", 0)))
+                self.incarnation = incarnation_of(msg.run)
+                resumes = [*(self.pending_attrs.get("resumes") or self.group.attrs.get("resumes", [])), body]
+                self.pending_attrs.update({"resumes": resumes, "incarnation": self.incarnation})
+                return None, (1 + len(resumes), 2 + len(resumes))
             ok = bool(msg.summary.get("ok", True))
             self.pending_attrs.update({"end": body, "ended": msg.time, "model_out": msg.model,
                                        "status": "done" if ok else "failed"})
@@ -215,3 +262,9 @@ def open_store_for_writing(path: str) -> zarr.Group:
         raise RecordError(f"{path} is a zarr group but not a byob run store (version {mark!r}); "
                           "point --store at a new directory")
     return root
+
+
+def incarnation_of(wire_run: str) -> int:
+    """0 for ``run_X``, n for the wire run ``run_X.n`` of a resumed incarnation."""
+    _, _, n = wire_run.partition(".")
+    return int(n) if n.isdigit() else 0
