@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job: the pipeline of the Procfile (controller, encoder, network, learner as
-# separate processes over ZeroMQ) trains a model, evaluates it, saves it under models/
-# and stays up for further jobs until Ctrl-C. The Procfile's viewer serves the live page.
+# The main job: the Procfile's processes (controller, encoder, network, learner, recorder
+# over ZeroMQ, plus the Panel viewer) started by honcho's manager with restarts
+# (`byob run`): trains a model, evaluates it, saves it under models/, records the run in
+# runs.zarr, and stays up for further jobs until Ctrl-C. `honcho start` runs the same
+# Procfile without restarts.
 run: $(STAMP)
 	@echo "viewer: http://127.0.0.1:$${BYOB_VIEWER_PORT:-$$(( $${BYOB_BASE_PORT:-5750} + 10 ))}/ (viewer.1 says when it is up)"
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/byob run
 
 # The same job in one process, exiting when done.
 train: $(STAMP)
