@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -29,6 +30,11 @@ SCHEMA_VERSION = 1
 # free output and taught output rasters side by side on the neuron axis, in that order.
 PRESENTATION = "presentation"
 MAX_MESSAGE_BYTES = 64 << 20
+# The msgpack header unpacks into Python objects up to ~70 times its size (an empty map is one
+# byte on the wire) that decode then checks one by one, so it gets a limit of its own (worst
+# case ~20 MB and well under a second); real headers are a few KiB.
+MAX_HEADER_BYTES = 1 << 18
+MAX_NDIM = 32
 ALLOWED_DTYPES = {"bool", "uint8", "int32", "int64", "float32", "float64"}
 
 
@@ -127,6 +133,8 @@ class SpikeBatch(Message):
         b = len(self.sample_ids)
         if self.n_neurons < 0 or self.n_steps < 0 or not self.dt > 0:
             raise MessageError("bad-field", "n_neurons, n_steps must be >= 0 and dt > 0")
+        if any(getattr(self, n).dtype.kind not in "iu" for n in self.ARRAYS):
+            raise MessageError("bad-dtype", f"{', '.join(self.ARRAYS)} must be integer arrays")
         if self.labels.shape != (b,) or self.offsets.shape != (b + 1,):
             raise MessageError("bad-shape", f"labels/offsets do not match {b} samples")
         if self.steps.shape != self.neurons.shape or self.steps.ndim != 1:
@@ -260,6 +268,31 @@ def _field_types(cls: type[Message]) -> dict[str, Any]:
     return {f.name: f for f in dataclasses.fields(cls)}
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(obj: dict[str, Any], max_depth: int = 32) -> bool:
+    """Only what JSON holds (maps with str keys, lists, str, numbers, bool, None), nested at
+    most ``max_depth`` deep: a recorder keeps bodies as JSON attributes, and msgpack also
+    yields bytes, extension types and timestamps that JSON cannot encode."""
+    level = [obj]
+    for _ in range(max_depth + 1):  # one nesting level at a time
+        deeper: list[Any] = []
+        for o in level:
+            if type(o) is dict and not all(type(k) is str for k in o):
+                return False
+            for v in (o.values() if type(o) is dict else o):
+                t = type(v)
+                if t is dict or t is list:
+                    deeper.append(v)
+                elif t not in _SCALARS:
+                    return False
+        if not deeper:
+            return True
+        level = deeper
+    return False
+
+
 def decode(frames: list[bytes]) -> Message:
     """Validate and build a message from its frames; raise MessageError on anything wrong."""
     if not frames:
@@ -267,6 +300,8 @@ def decode(frames: list[bytes]) -> Message:
     size = sum(len(f) for f in frames)
     if size > MAX_MESSAGE_BYTES:
         raise MessageError("too-large", f"{size} bytes > {MAX_MESSAGE_BYTES}")
+    if len(frames[0]) > MAX_HEADER_BYTES:
+        raise MessageError("too-large", f"header of {len(frames[0])} bytes > {MAX_HEADER_BYTES}")
     try:
         h = msgpack.unpackb(frames[0], raw=False, strict_map_key=True, max_bin_len=0,
                             max_array_len=1 << 16, max_map_len=1 << 12, max_str_len=1 << 16)
@@ -276,24 +311,27 @@ def decode(frames: list[bytes]) -> Message:
         raise MessageError("bad-header", "header is not a map")
     if h.get("v") != SCHEMA_VERSION:
         raise MessageError("wrong-version", f"schema version {h.get('v')!r}, expected {SCHEMA_VERSION}")
-    cls = KINDS.get(h.get("kind"))  # type: ignore[arg-type]
+    cls = KINDS.get(h["kind"]) if isinstance(h.get("kind"), str) else None
     if cls is None:
         raise MessageError("unknown-kind", f"kind {h.get('kind')!r}")
     run, seq, sender, body, specs = (h.get(k) for k in ("run", "seq", "sender", "body", "arrays"))
     if not isinstance(run, str) or not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 \
             or not isinstance(sender, str) or not isinstance(body, dict) or not isinstance(specs, list):
         raise MessageError("bad-header", "run (str), seq (int >= 0), sender, body, arrays required")
+    if not _plain(body):
+        raise MessageError("bad-field", "the body holds binary or extension values, or nests too deep")
     names = [s[0] if isinstance(s, list) and s else None for s in specs]
     if names != list(cls.ARRAYS) or len(frames) != 1 + len(specs):
         raise MessageError("bad-arrays", f"{cls.KIND} carries arrays {list(cls.ARRAYS)}")
     kwargs: dict[str, Any] = {}
     for spec, buf in zip(specs, frames[1:]):
-        if len(spec) != 3 or spec[1] not in ALLOWED_DTYPES or not isinstance(spec[2], list) \
+        if len(spec) != 3 or not isinstance(spec[1], str) or spec[1] not in ALLOWED_DTYPES \
+                or not isinstance(spec[2], list) or not 1 <= len(spec[2]) <= MAX_NDIM \
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in spec[2]):
-            raise MessageError("bad-arrays", f"array spec {spec!r}")
+            raise MessageError("bad-arrays", f"array spec {spec!r}"[:200])
         dtype = np.dtype(spec[1]).newbyteorder("<")
-        count = int(np.prod(spec[2], dtype=np.int64))
-        if count * dtype.itemsize != len(buf):
+        count = math.prod(spec[2])  # exact: an int64 product could wrap around to the buffer size
+        if count * dtype.itemsize != len(buf) or math.prod(max(d, 1) for d in spec[2]) > MAX_MESSAGE_BYTES:
             raise MessageError("bad-arrays", f"{spec[0]}: {len(buf)} bytes for shape {spec[2]} {spec[1]}")
         kwargs[spec[0]] = np.frombuffer(buf, dtype=dtype).astype(dtype.newbyteorder("="))\
             .reshape(spec[2])

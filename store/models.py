@@ -11,6 +11,7 @@ and dtypes before anything is built; every failure names the file and the proble
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import zipfile
@@ -29,6 +30,7 @@ FORMAT = "byob-model"
 FORMAT_VERSION = 1
 NAME_RE = re.compile(r"^stdp_model_(\d{8}_\d{6})(?:_(\d+))?\.npz$")
 MAX_META_BYTES = 1 << 20
+MAX_DEFLATE_RATIO = 1100  # deflate expands data at most ~1032 times
 
 
 class ModelFileError(ValueError):
@@ -94,10 +96,39 @@ def save_model(model: Model, model_dir: str | Path, now: datetime | None = None)
     return path
 
 
+def _declared(path: Path, z: np.lib.npyio.NpzFile, name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of an archive member from its .npy header, read before numpy allocates
+    the array (it allocates what the header claims, then reads): a member that is not an
+    .npy array, or claims more bytes than its zip entry holds, or an entry that claims more
+    than deflate can expand this file to (a zip bomb), is refused here."""
+    member = name if name in z.zip.namelist() else name + ".npy"  # as NpzFile picks it
+    info = z.zip.getinfo(member)
+    with z.zip.open(member) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+        except ValueError as e:
+            raise ModelFileError(f"{path}: array {name!r} is not an .npy array ({e})") from e
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ModelFileError(f"{path}: array {name!r} has an unsupported .npy version {version}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > info.file_size or info.compress_size > path.stat().st_size \
+            or info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 4096:
+        raise ModelFileError(f"{path}: array {name!r} claims shape {shape} {dtype} ({nbytes} bytes), "
+                             "more than the file holds: corrupt or forged")
+    return shape, dtype
+
+
 def _read_meta(path: Path, z: np.lib.npyio.NpzFile) -> dict[str, Any]:
     if "__meta__" not in z.files:
         raise ModelFileError(f"{path}: not a byob model (no '__meta__' entry); "
                              "was it written by `byob train`?")
+    shape, dtype = _declared(path, z, "__meta__")
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+        raise ModelFileError(f"{path}: '__meta__' is not a JSON document of at most 1 MiB")
     raw = z["__meta__"]
     if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_META_BYTES:
         raise ModelFileError(f"{path}: '__meta__' is not a JSON document of at most 1 MiB")
@@ -126,10 +157,17 @@ def load_model(path: str | Path) -> Model:
         with np.load(path, allow_pickle=False) as z:
             meta = _read_meta(path, z)
             cfg = Config.from_dict(meta["config"])
-            names = set(NetParams.expected_shapes(cfg.network))
+            expected = NetParams.expected_shapes(cfg.network)
+            names = set(expected)
             extra = set(z.files) - names - {"__meta__"}
             if extra:
                 raise ModelFileError(f"{path}: unexpected arrays {sorted(extra)}")
+            for k in sorted(names & set(z.files)):  # shapes and dtypes before allocating
+                shape, dtype = _declared(path, z, k)
+                if shape != expected[k][0]:
+                    raise ModelFileError(f"{path}: array {k!r} has shape {shape}, expected {expected[k][0]}")
+                if dtype != np.dtype(expected[k][1]):
+                    raise ModelFileError(f"{path}: array {k!r} has dtype {dtype}, expected {expected[k][1]}")
             arrays = {k: z[k] for k in names & set(z.files)}
         params = NetParams.from_arrays(arrays, cfg.network, str(path))
         return Model(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import zarr
@@ -46,28 +46,47 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def _run_names(root: zarr.Group, path: Path) -> list[str]:
+    """The runs of a store. zarr parses every child's zarr.json to list the groups, so one
+    run with damaged metadata would hide the others: then list the directories instead,
+    and the damaged one reads as damaged."""
+    try:
+        return sorted(root.group_keys())
+    except Exception:
+        return sorted(d.name for d in path.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
+
+
+def _started(root: zarr.Group, name: str) -> float:
+    try:
+        t = root[name].attrs.get("started")
+    except Exception:  # damaged metadata: sorts first
+        return 0.0
+    return float(t) if isinstance(t, (int, float)) else 0.0
+
+
 def list_runs(path: str | Path) -> list[dict[str, Any]]:
     """One summary per run, oldest first: id, date, kind, mode, status, samples, accuracy,
     models in and out, bytes on disk."""
     root = open_store(path)
     out = []
-    for name in sorted(root.group_keys()):
+    for name in _run_names(root, Path(path)):
         try:
             r = RunReader(root, name, Path(path))
             out.append(r.summary())
         except StoreError as e:
             out.append({"run": name, "status": "damaged", "error": str(e)})
-    return sorted(out, key=lambda d: (d.get("started") or 0, d["run"]))
+    return sorted(out, key=lambda d: (d["started"] if isinstance(d.get("started"), (int, float)) else 0,
+                                      d["run"]))
 
 
 def open_run(path: str | Path, run: str | None = None) -> "RunReader":
     """A run of the store; ``None`` or ``"latest"`` picks the newest."""
     root = open_store(path)
-    names = sorted(root.group_keys())
+    names = _run_names(root, Path(path))
     if not names:
         raise StoreError(f"the store {path} holds no runs yet")
     if run in (None, "latest"):
-        run = max(names, key=lambda n: (root[n].attrs.get("started") or 0, n))
+        run = max(names, key=lambda n: (_started(root, n), n))
     if run not in names:
         raise StoreError(f"no run {run!r} in {path}; `byob runs --store {path}` lists them")
     return RunReader(root, run, Path(path))
@@ -105,16 +124,22 @@ class RunReader:
         self.committed: dict[str, int] = self.attrs["committed"]
         self.tables: list[str] = self.attrs.get("tables", [])
         self.senders: list[str] = self.attrs.get("senders", [])
+        if not isinstance(self.committed, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in self.committed.values()) \
+                or not isinstance(self.tables, list) or not all(isinstance(t, str) for t in self.tables) \
+                or not isinstance(self.senders, list) or not all(isinstance(t, str) for t in self.senders):
+            raise StoreError(f"run {run} in {path}: damaged attributes (committed, tables or senders "
+                             "of the wrong type)")
 
     # -- arrays --------------------------------------------------------------------------
     def table(self, path: str, columns: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """The committed rows of a table, column by column."""
         n = self.committed.get(path, 0)
-        if path not in self.group:
-            return {}
-        g = self.group[path]
-        names = columns or tuple(k for k in g.array_keys())
         try:
+            if path not in self.group:
+                return {}
+            g = self.group[path]
+            names = columns or tuple(k for k in g.array_keys())
             out = {c: np.asarray(g[c][:n]) for c in names}
         except Exception as e:
             raise StoreError(f"run {self.run}: table {path} is damaged ({type(e).__name__}: {e})") from e
@@ -163,9 +188,11 @@ class RunReader:
         p = self.predictions()
         test = p.get("phase", np.zeros(0)) == layout.PHASES.index("test")
         train = self.committed.get("spikes/input", 0)
-        end = self.attrs.get("end", {}).get("summary", {})
-        acc = end.get("test_accuracy")
-        if acc is None and np.any(test):
+        end = self.attrs.get("end")
+        end = end.get("summary") if isinstance(end, dict) else None
+        acc = end.get("test_accuracy") if isinstance(end, dict) else None
+        acc = acc if isinstance(acc, (int, float)) and not isinstance(acc, bool) else None
+        if acc is None and np.any(test) and "predicted" in p and "label" in p:
             acc = float(np.mean(p["predicted"][test] == p["label"][test]))
         return {"run": self.run, "started": self.attrs.get("started"), "ended": self.attrs.get("ended"),
                 "kind": self.attrs.get("kind"), "mode": self.attrs.get("mode"),
@@ -197,45 +224,62 @@ class RunReader:
             return cache[path]
 
         for i in range(start, len(log.get("kind", ()))):
-            kind = layout.KIND_NAMES.get(int(log["kind"][i]))
-            a, b = int(log["start"][i]), int(log["stop"][i])
-            common = {"run": self.run, "seq": int(log["seq"][i]), "sender": self.senders[int(log["sender"][i])],
-                      "replay": replay}
-            if kind == "run":
-                body = dict(self.attrs["start" if a == 0 else "end"])
-                body.pop("sender"), body.pop("seq"), body.pop("replay", None)
-                yield float(log["time"][i]), RunInfo(**common, **body)
-                continue
-            path = self.tables[int(log["table"][i])]
-            t = tab(path)
-            if kind == "spikes":
-                ev = tab(path + "/events")
-                e0, e1 = int(t["start"][a]), int(t["stop"][b - 1]) if b > a else int(t["start"][a])
-                g = self.group[path].attrs
-                msg: Message = SpikeBatch(
-                    **common, population=path.split("/")[1], n_neurons=g["n_neurons"], n_steps=g["n_steps"],
-                    dt=g["dt"], epoch=int(t["epoch"][a]), attempt=int(t["attempt"][a]),
-                    weight_version=int(t["weight_version"][a]), sample_ids=t["sample_id"][a:b],
-                    labels=t["label"][a:b], offsets=np.concatenate([t["start"][a:b], t["stop"][b - 1:b]]) - e0,
-                    steps=ev["step"][e0:e1].astype(np.int32), neurons=ev["neuron"][e0:e1].astype(np.int32))
-            elif kind == "prediction":
-                msg = Prediction(**common, sample_ids=t["sample_id"][a:b], labels=t["label"][a:b],
-                                 predicted=t["predicted"][a:b], counts=t["counts"][a:b],
-                                 weight_version=int(t["weight_version"][a]),
-                                 phase=layout.PHASES[int(t["phase"][a])])
-            elif kind == "weights":
-                msg = WeightUpdate(**common, version=int(t["version"][a]), samples_seen=int(t["samples_seen"][a]),
-                                   w_ih=t["w_ih"][a], theta=t["theta"][a], w_ho=t["w_ho"][a])
-            elif kind == "traces":
-                g = self.group[path].attrs
-                msg = Traces(**common, population=path.split("/")[1], dt=g["dt"], sample_ids=t["sample_id"][a:b],
-                             neurons=np.asarray(g["neurons"], np.int32), values=t["values"][a:b])
-            elif kind == "metrics":
-                names = [n for n in t if n != "time"]
-                msg = Metrics(**common, values={n: float(t[n][a]) for n in names if not np.isnan(t[n][a])})
-            else:
-                raise StoreError(f"run {self.run}: log row {i} has an unknown kind code {int(log['kind'][i])}")
-            yield float(log["time"][i]), msg
+            try:
+                item = self._rebuild(i, log, tab, replay)
+            except StoreError:
+                raise
+            except Exception as e:  # log rows pointing outside their tables, damaged attributes
+                raise StoreError(f"run {self.run}: log row {i} cannot be rebuilt, the store is damaged "
+                                 f"({type(e).__name__}: {e})") from e
+            yield item
+
+    def _rebuild(self, i: int, log: dict[str, np.ndarray], tab: Callable[[str], dict[str, np.ndarray]],
+                 replay: bool) -> tuple[float, Message]:
+        """The message of log row ``i``."""
+        kind = layout.KIND_NAMES.get(int(log["kind"][i]))
+        a, b = int(log["start"][i]), int(log["stop"][i])
+        if not 0 <= a <= b:
+            raise StoreError(f"run {self.run}: log row {i} points at rows {a}:{b}")
+        common = {"run": self.run, "seq": int(log["seq"][i]), "sender": self.senders[int(log["sender"][i])],
+                  "replay": replay}
+        if kind == "run":
+            body = dict(self.attrs["start" if a == 0 else "end"])
+            body.pop("sender"), body.pop("seq"), body.pop("replay", None)
+            return float(log["time"][i]), RunInfo(**common, **body)
+        path = self.tables[int(log["table"][i])]
+        t = tab(path)
+        if b > min((len(c) for c in t.values()), default=0):
+            raise StoreError(f"run {self.run}: log row {i} points at rows {a}:{b} of {path}, which holds fewer")
+        if kind == "spikes":
+            ev = tab(path + "/events")
+            e0, e1 = int(t["start"][a]), int(t["stop"][b - 1]) if b > a else int(t["start"][a])
+            if not 0 <= e0 <= e1 <= min((len(c) for c in ev.values()), default=0):
+                raise StoreError(f"run {self.run}: {path} rows {a}:{b} point at events {e0}:{e1} that are not there")
+            g = self.group[path].attrs
+            msg: Message = SpikeBatch(
+                **common, population=path.split("/")[1], n_neurons=g["n_neurons"], n_steps=g["n_steps"],
+                dt=g["dt"], epoch=int(t["epoch"][a]), attempt=int(t["attempt"][a]),
+                weight_version=int(t["weight_version"][a]), sample_ids=t["sample_id"][a:b],
+                labels=t["label"][a:b], offsets=np.concatenate([t["start"][a:b], t["stop"][b - 1:b]]) - e0,
+                steps=ev["step"][e0:e1].astype(np.int32), neurons=ev["neuron"][e0:e1].astype(np.int32))
+        elif kind == "prediction":
+            msg = Prediction(**common, sample_ids=t["sample_id"][a:b], labels=t["label"][a:b],
+                             predicted=t["predicted"][a:b], counts=t["counts"][a:b],
+                             weight_version=int(t["weight_version"][a]),
+                             phase=layout.PHASES[int(t["phase"][a])])
+        elif kind == "weights":
+            msg = WeightUpdate(**common, version=int(t["version"][a]), samples_seen=int(t["samples_seen"][a]),
+                               w_ih=t["w_ih"][a], theta=t["theta"][a], w_ho=t["w_ho"][a])
+        elif kind == "traces":
+            g = self.group[path].attrs
+            msg = Traces(**common, population=path.split("/")[1], dt=g["dt"], sample_ids=t["sample_id"][a:b],
+                         neurons=np.asarray(g["neurons"], np.int32), values=t["values"][a:b])
+        elif kind == "metrics":
+            names = [n for n in t if n != "time"]
+            msg = Metrics(**common, values={n: float(t[n][a]) for n in names if not np.isnan(t[n][a])})
+        else:
+            raise StoreError(f"run {self.run}: log row {i} has an unknown kind code {int(log['kind'][i])}")
+        return float(log["time"][i]), msg
 
 
 def size_on_disk(path: str | Path) -> int:
