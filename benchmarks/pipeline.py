@@ -6,7 +6,10 @@ Run: ``python -m benchmarks.pipeline [--samples N] [--repeats R] [--out FILE]``
   the in-process trainer on the same configuration and samples, in the same run. The
   pipeline's rate is the network node's own timing of the job (its programs are compiled
   before it says hello, as the in-process figure excludes compilation by a warm-up).
-- inference: the network node's rate over the 540 test digits against in-process `infer`.
+- inference: the pipeline's rate over the 540 test digits (first evaluation batch dealt
+  to all test predictions merged by the controller) against in-process `infer`, with
+  one network worker and with two (fan-out; on a 2-core machine the workers share
+  the cores with everything else, so this shows the overhead more than a speed-up).
 - transport: spike batches/s and MB/s through msgpack + ZeroMQ (encode, send, receive,
   validate, decode) against raw pyzmq sending the same bytes, between two processes.
 Medians over repeats; ratios are what matter on a shared, noisy machine.
@@ -107,10 +110,13 @@ def in_process(samples: int) -> tuple[float, float]:
     return tr, len(split.X_test) / (time.perf_counter() - t)
 
 
-def pipeline(samples: int, mode: str) -> dict[str, Any]:
+def pipeline(samples: int, mode: str, workers: int = 1) -> dict[str, Any]:
+    """`byob run` of the streaming pipeline proper (encoder, network, learner, controller):
+    the recorder and the viewer, measured in their own benchmarks, are left out."""
     with tempfile.TemporaryDirectory() as d:
         r = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples",
-                            str(samples), "--mode", mode, "--exit-when-done", "--json", "--model-dir", d],
+                            str(samples), "--mode", mode, "--exit-when-done", "--json", "--model-dir", d,
+                            "--no-record", "--no-viewer", "--workers", str(workers)],
                            cwd=d, env={**os.environ, "PYTHONPATH": str(ROOT),
                                        "BYOB_BASE_PORT": str(21000 + os.getpid() % 20000)},
                            capture_output=True, text=True, check=True)
@@ -124,17 +130,20 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     rows: dict[str, list[float]] = {k: [] for k in ("inproc_train", "inproc_infer", "lockstep", "async",
-                                                     "pipe_infer", "lockstep_ratio", "async_ratio",
-                                                     "infer_ratio")}
+                                                     "pipe_infer", "pipe_infer_2_workers", "lockstep_ratio",
+                                                     "async_ratio", "infer_ratio", "infer_2_workers_ratio")}
     for rep in range(a.repeats):
         tr, inf = in_process(a.samples)
         lock = pipeline(a.samples, "lockstep")
         asy = pipeline(a.samples, "async")
+        two = pipeline(a.samples, "async", workers=2)
         vals = {"inproc_train": tr, "inproc_infer": inf, "lockstep": lock["samples_per_second"],
-                "async": asy["samples_per_second"], "pipe_infer": lock["eval_samples_per_second"]}
+                "async": asy["samples_per_second"], "pipe_infer": lock["eval_samples_per_second"],
+                "pipe_infer_2_workers": two["eval_samples_per_second"]}
         vals["lockstep_ratio"] = vals["lockstep"] / tr
         vals["async_ratio"] = vals["async"] / tr
         vals["infer_ratio"] = vals["pipe_infer"] / inf
+        vals["infer_2_workers_ratio"] = vals["pipe_infer_2_workers"] / inf
         for k, v in vals.items():
             rows[k].append(v)
         print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v:.2f}" for k, v in vals.items()), file=sys.stderr)

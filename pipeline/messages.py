@@ -235,7 +235,7 @@ class Traces(Message):
 class RunInfo(Message):
     """A run starts or ends: what it is, so a recorder or viewer joining needs nothing else."""
 
-    event: str = "start"  # start | end
+    event: str = "start"  # start | resume (after a lost node, from a checkpoint) | end
     kind: str = "train"  # train | evaluate
     mode: str = "lockstep"
     model: str = ""  # the model continued (start) or produced (end); "" for a new one

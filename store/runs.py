@@ -243,7 +243,7 @@ class RunReader:
         common = {"run": self.run, "seq": int(log["seq"][i]), "sender": self.senders[int(log["sender"][i])],
                   "replay": replay}
         if kind == "run":
-            body = dict(self.attrs["start" if a == 0 else "end"])
+            body = dict(self.attrs["start"] if a == 0 else self.attrs["end"] if a == 1 else self.attrs["resumes"][a - 2])
             body.pop("sender"), body.pop("seq"), body.pop("replay", None)
             return float(log["time"][i]), RunInfo(**common, **body)
         path = self.tables[int(log["table"][i])]

@@ -56,8 +56,8 @@ def test_recorder_killed_mid_run_leaves_a_readable_replayable_store(tmp_path):
     store = tmp_path / "runs.zarr"
     p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", "400",
                           "--exit-when-done", "--json", "--store", str(store), "--model-dir", str(tmp_path)],
-                         cwd=tmp_path, env=env_with_ports(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+                         cwd=tmp_path, env={**env_with_ports(), "BYOB_RESTARTS": "0"},  # no supervisor
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines, pid, t_rec = [], None, None
     deadline = time.time() + 180
     while time.time() < deadline:
