@@ -156,14 +156,25 @@ def recording_from_run(run: Any, n_samples: int = 3) -> Recording:
     w = run.weights()
     if n_rec == 0 or not len(w.get("version", ())):
         raise StoreError(f"run {run.run} holds no training presentations or weight snapshots to analyze")
-    rows = list(range(max(0, n_rec - n_samples), n_rec))
+    # Membrane traces are published for every ``trace_every``-th presentation: show the
+    # last presentations that have them (matched by sample id, newest first), else the last.
+    hidden_t, output_t = run.traces("hidden"), run.traces("output")
+    n_tr = min(len(hidden_t.get("values", ())), len(output_t.get("values", ())))
+    input_ids = run.table("spikes/input", ("sample_id",))["sample_id"][:n_rec]
+    rows, trace_rows = [], []
+    for j in range(n_tr - 1, -1, -1):
+        hits = np.flatnonzero(input_ids == hidden_t["sample_id"][j])
+        if len(hits) and len(rows) < n_samples:
+            rows.insert(0, int(hits[-1]))
+            trace_rows.insert(0, j)
+    traces, neurons = {}, {}
+    if rows:
+        for k, t in (("hidden", hidden_t), ("output", output_t)):
+            traces[k], neurons[k] = t["values"][trace_rows], t["neurons"]
+    else:
+        rows = list(range(max(0, n_rec - n_samples), n_rec))
     rasters = {k: np.stack([run.raster(k, r).dense() for r in rows]) for k in LAYERS}
     ids = np.array([run.raster("input", r).sample_id for r in rows])
-    traces, neurons = {}, {}
-    for k in ("hidden", "output"):
-        t = run.traces(k)
-        if t and len(t["values"]) >= n_rec:
-            traces[k], neurons[k] = t["values"][rows], t["neurons"]
     start = run.attrs.get("start", {})
     job, cfg = start.get("job", {}), start.get("config", {}).get("network", {})
     split = load_split(int(job.get("split_seed", 0)))

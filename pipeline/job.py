@@ -25,6 +25,7 @@ class PipelineJob:
     run: str = ""
     snapshot_every: int = 100  # the learner publishes its weights every this many samples
     trace_neurons: int = 4  # hidden neurons whose membrane potential is published
+    trace_every: int = 10  # ... for every this many training samples (the heaviest messages)
     # Recovery (set by the controller after a node was lost): start at this training
     # sample from the learner's checkpoint; each attempt is an incarnation of the run.
     resume_from: int = 0
@@ -54,7 +55,7 @@ class PipelineJob:
             raise ValueError("epochs must be >= 0 and samples >= 1")
         if job.resume_from < 0 or job.incarnation < 0:
             raise ValueError("resume_from and incarnation must be >= 0")
-        if job.snapshot_every < 1 or job.trace_neurons < 0:
+        if job.snapshot_every < 1 or job.trace_neurons < 0 or job.trace_every < 1:
             raise ValueError("snapshot_every must be >= 1 and trace_neurons >= 0")
         return job
 

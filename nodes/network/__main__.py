@@ -165,7 +165,7 @@ class NetworkNode(NodeShell):
                            predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
                            phase="train")
             self.send(self.results, p)
-            self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p)
+            self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p, traces=k % job.trace_every == 0)
             # One message per presentation: the four layers side by side on the neuron axis.
             self.send(self.to_learner, SpikeBatch.from_raster(
                 np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
@@ -244,7 +244,7 @@ class NetworkNode(NodeShell):
         return None, tested
 
     def publish_sample(self, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
-                       pred: Prediction) -> None:
+                       pred: Prediction, traces: bool = True) -> None:
         """What a viewer or the recorder sees of one training presentation: the input,
         hidden and (free) output spikes, membrane traces and the prediction."""
         common = dict(run=msg.run, seq=0, sender=self.name, dt=dt, sample_ids=msg.sample_ids)
@@ -252,7 +252,7 @@ class NetworkNode(NodeShell):
             self.publish(SpikeBatch.from_raster(raster, population=pop, labels=msg.labels, epoch=msg.epoch,
                                                 attempt=attempt, weight_version=version, **common))
         for pop, v in (("hidden", res.v_hidden), ("output", res.v_output)):
-            if v is not None and v.shape[-1]:
+            if traces and v is not None and v.shape[-1]:
                 self.publish(Traces(population=pop, neurons=np.arange(v.shape[-1], dtype=np.int32),
                                     values=np.asarray(v, np.float32), **common))
         self.publish(pred)

@@ -45,6 +45,7 @@ class TableWriter:
             self.arrays[name] = a
         self.buffer: dict[str, list[np.ndarray]] = {n: [] for n in columns}
         self.pending = 0
+        self.flush_rows = 16 * min(c.chunk_rows for c in columns.values())  # commit early past this
 
     def append(self, **cols: np.ndarray) -> tuple[int, int]:
         n = None
@@ -235,7 +236,7 @@ class RunWriter:
     # -- committing ----------------------------------------------------------------------
     def due(self) -> bool:
         return time.monotonic() - self.last_flush > FLUSH_EVERY_S or any(
-            t.pending >= 16 * min(c.chunk_rows for c in t.columns.values()) for t in self.tables.values())
+            t.pending >= t.flush_rows for t in self.tables.values())
 
     def flush(self) -> None:
         """Write buffered rows, then (only then) the counts that make them visible."""

@@ -46,7 +46,7 @@ def test_byob_analyze_writes_every_figure(model_file, tmp_path, capsys):
 
 def test_byob_analyze_lists_files_and_rejects_bad_input(model_file, tmp_path, capsys):
     assert cli.main(["analyze", str(tmp_path / "nothing.npz")]) == 2
-    assert "expects a model file" in capsys.readouterr().err
+    assert "neither a model file" in capsys.readouterr().err
     (tmp_path / "foreign.npz").write_bytes(b"hello")
     assert cli.main(["analyze", str(tmp_path / "foreign.npz")]) == 2
     assert "not an .npz archive" in capsys.readouterr().err
