@@ -211,6 +211,13 @@ class RunReader:
             events += self.committed.get(f"spikes/{pop}/events", 0)
         return size, events
 
+    def table_attrs(self, path: str) -> dict[str, Any]:
+        """A table's attributes (population size, dt, traced neurons), read once."""
+        cache = self.__dict__.setdefault("_table_attrs", {})
+        if path not in cache:
+            cache[path] = dict(self.group[path].attrs)
+        return cache[path]
+
     # -- messages ------------------------------------------------------------------------
     def messages(self, start: int = 0, replay: bool = False) -> Iterator[tuple[float, Message]]:
         """(arrival time, message) for every committed message from log row ``start``,
@@ -255,7 +262,7 @@ class RunReader:
             e0, e1 = int(t["start"][a]), int(t["stop"][b - 1]) if b > a else int(t["start"][a])
             if not 0 <= e0 <= e1 <= min((len(c) for c in ev.values()), default=0):
                 raise StoreError(f"run {self.run}: {path} rows {a}:{b} point at events {e0}:{e1} that are not there")
-            g = self.group[path].attrs
+            g = self.table_attrs(path)
             msg: Message = SpikeBatch(
                 **common, population=path.split("/")[1], n_neurons=g["n_neurons"], n_steps=g["n_steps"],
                 dt=g["dt"], epoch=int(t["epoch"][a]), attempt=int(t["attempt"][a]),
@@ -271,7 +278,7 @@ class RunReader:
             msg = WeightUpdate(**common, version=int(t["version"][a]), samples_seen=int(t["samples_seen"][a]),
                                w_ih=t["w_ih"][a], theta=t["theta"][a], w_ho=t["w_ho"][a])
         elif kind == "traces":
-            g = self.group[path].attrs
+            g = self.table_attrs(path)
             msg = Traces(**common, population=path.split("/")[1], dt=g["dt"], sample_ids=t["sample_id"][a:b],
                          neurons=np.asarray(g["neurons"], np.int32), values=t["values"][a:b])
         elif kind == "metrics":
