@@ -50,10 +50,13 @@ class LearnerNode(NodeShell):
         events = dict(self.poller.poll(100))
         if self.control in events:
             self.on_control(self.receive(self.control))
-        # Drain every raster that has arrived before polling again.
-        while self.job is not None and self.rasters.poll(0):
+        # Drain every raster that has arrived before polling again; without a job (one that
+        # was aborted left some behind) they are dropped, or the poll would never sleep.
+        while self.rasters.poll(0):
             msg = self.receive(self.rasters)
-            if isinstance(msg, SpikeBatch):
+            if self.job is None:
+                self.dropped["no-job"] += 1
+            elif isinstance(msg, SpikeBatch):
                 self.collect(msg)
 
     def run_job(self, job: PipelineJob) -> None:

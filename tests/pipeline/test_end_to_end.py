@@ -85,7 +85,7 @@ class Proc:
         import threading
 
         self.p = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+                                  stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.lines: "queue.Queue[str]" = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -107,6 +107,14 @@ class Proc:
             if text in line:
                 return line
         raise AssertionError(f"never saw {text!r}:\n" + "".join(self.seen[-30:]))
+
+    def kill_all(self) -> None:
+        """SIGKILL the process and everything it started (a supervisor's children too)."""
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.p.wait(timeout=10)
 
     def rest(self, timeout: float) -> str:
         self.p.wait(timeout=timeout)
@@ -194,8 +202,7 @@ def test_supervisor_restarts_a_killed_node_then_gives_up_after_its_bound(tmp_pat
         p.wait(timeout=60)
         assert p.returncode != 0
     finally:
-        if p.poll() is None:
-            p.kill()
+        out.kill_all()
     runs = list_runs(store)
     assert [r["status"] for r in runs] == ["failed", "done"]
     assert not any("Traceback" in l for l in out.seen)

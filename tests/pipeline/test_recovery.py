@@ -38,19 +38,22 @@ def run_and_kill(tmp_path, victim: str, after: str, stop_s: float = 0.0) -> tupl
     out = Proc([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", str(SAMPLES), "--seed",
                 str(SEED), "--snapshot-every", "20", "--exit-when-done", "--json", "--no-viewer", "--store",
                 str(store), "--model-dir", str(tmp_path)], env_with_ports(), tmp_path)
-    pid = int(out.wait_for(f"{victim}.1 started (pid=", timeout=240).split("pid=")[1].split(")")[0])
-    out.wait_for(after, timeout=240)
-    if stop_s:
-        os.kill(pid, signal.SIGSTOP)
-        out.wait_for(f"node lost: {victim}.1", timeout=30)
-        time.sleep(stop_s)
-        os.kill(pid, signal.SIGCONT)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        out.wait_for(f"{victim}.1 died (rc=-9); restarting it", timeout=30)
-    line = out.wait_for("resuming from sample", timeout=240)
-    rest = out.rest(timeout=300)
-    assert out.p.returncode == 0, rest[-3000:]
+    try:
+        pid = int(out.wait_for(f"{victim}.1 started (pid=", timeout=240).split("pid=")[1].split(")")[0])
+        out.wait_for(after, timeout=240)
+        if stop_s:
+            os.kill(pid, signal.SIGSTOP)
+            out.wait_for(f"node lost: {victim}.1", timeout=30)
+            time.sleep(stop_s)
+            os.kill(pid, signal.SIGCONT)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            out.wait_for(f"{victim}.1 died (rc=-9); restarting it", timeout=30)
+        line = out.wait_for("resuming from sample", timeout=240)
+        rest = out.rest(timeout=300)
+        assert out.p.returncode == 0, rest[-3000:]
+    finally:
+        out.kill_all()  # on a failure, no node outlives the test
     import json
     res = json.loads([l for l in rest.splitlines() if l.startswith("{")][-1])
     assert res["ok"], res
