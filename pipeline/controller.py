@@ -80,7 +80,7 @@ class Controller:
         msg = Control(run=self.job.wire_run if self.job else "", seq=self.seq, sender="controller",
                       command=command, args=args)
         try:
-            self.control.send_multipart([identity.encode(), *msg.to_wire()])
+            self.control.send_multipart([identity.encode(), *msg.to_wire()], flags=zmq.NOBLOCK)
         except zmq.ZMQError as e:  # ROUTER_MANDATORY: that node is gone
             self.log.warning("could not send %s to %s: %s", command, identity, e)
 
@@ -298,10 +298,8 @@ class Controller:
         self.recovering = {"since": time.monotonic(), "reason": reason}
         self.log.warning("job %s: %s; aborting it on the other nodes and waiting for a restart to resume "
                          "(recovery %d of %d)", self.job.run, reason, self.recoveries, MAX_RECOVERIES)
-        now = time.monotonic()
-        for ident in self.participants:
-            if not self.is_lost(ident, now):
-                self.send(ident, "abort", reason=reason)
+        for ident in self.participants:  # a lost one too: it may only be paused (SIGSTOP)
+            self.send(ident, "abort", reason=reason)
 
     def recovered(self) -> bool:
         """All participants alive again (restarted or back): resume from the newest
@@ -344,10 +342,8 @@ class Controller:
     def finish_job(self, error: str | None) -> dict[str, Any]:
         assert self.job is not None
         if error:  # the others must not wait forever on a job that cannot finish
-            now = time.monotonic()
-            for ident in self.participants:
-                if not self.is_lost(ident, now):
-                    self.send(ident, "abort", reason=error)
+            for ident in self.participants:  # a lost one too: it may only be paused
+                self.send(ident, "abort", reason=error)
         while error is None and self.results.poll(200):  # predictions may trail the done message
             self.poll_once(0)
         net = next((a for i, a in self.done.items() if i == self.workers[0]), {})
