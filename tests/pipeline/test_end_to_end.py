@@ -165,13 +165,12 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
 
 def test_supervisor_restarts_a_killed_node_then_gives_up_after_its_bound(tmp_path):
     """Under `byob run` (honcho's manager plus restarts, BYOB_RESTARTS=1): SIGKILL the
-    learner mid-job: the job fails clearly and the learner is restarted; the pipeline
-    then runs the next job; killed again, the supervisor gives up and stops everything,
-    and no run is left open in the store."""
+    learner mid-job: it is restarted and the job resumes and finishes; killed again, the
+    supervisor gives up and stops everything, with nothing left open in the store."""
     env = {**env_with_ports(), "BYOB_RESTARTS": "1"}
     store = tmp_path / "runs.zarr"
-    out = Proc([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "3", "--store", str(store),
-                "--model-dir", str(tmp_path), "--no-viewer"], env, tmp_path)
+    out = Proc([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "1", "--samples", "400", "--store",
+                str(store), "--model-dir", str(tmp_path), "--no-viewer"], env, tmp_path)
     p = out.p
 
     def seen(text: str, since: int, timeout: float = 180) -> str:
@@ -190,21 +189,17 @@ def test_supervisor_restarts_a_killed_node_then_gives_up_after_its_bound(tmp_pat
         os.kill(pid, signal.SIGKILL)
         mark = len(out.seen)
         out.wait_for("learner.1 died (rc=-9); restarting it (1 of 1)", timeout=30)
-        assert "learner.1" in seen('"ok": false', mark, timeout=60)
         pid = pid_of(seen("learner.1 started (pid=", mark))  # the restarted learner
-        seen("learner.1 is up", mark)
-        r = byob_cli("submit", "train", "--epochs", "1", "--samples", "8", "--model-dir", str(tmp_path),
-                     env=env, cwd=tmp_path)
-        assert r.returncode == 0, r.stderr
-        out.wait_for('"ok": true', timeout=180)
+        seen("resuming from sample", mark)
+        seen('"ok": true', mark)
         os.kill(pid, signal.SIGKILL)
         out.wait_for("learner.1 died (rc=-9) after 1 restarts; giving up", timeout=30)
         p.wait(timeout=60)
         assert p.returncode != 0
     finally:
         out.kill_all()
-    runs = list_runs(store)
-    assert [r["status"] for r in runs] == ["failed", "done"]
+    [run] = list_runs(store)
+    assert run["status"] == "done" and run["samples"] == 400 and run["test_samples"] == 540
     assert not any("Traceback" in l for l in out.seen)
 
 
