@@ -1,7 +1,8 @@
 """Viewer benchmarks: bus-to-page latency, and pipeline throughput with viewers attached.
 
-Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer [--messages 200] [--samples 300]
-[--repeats 2] [--skip-throughput] [--out benchmarks/results/viewer.json]``
+Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer [--messages 200] [--samples 500]
+[--repeats 3] [--skip-throughput] [--memory-minutes M] [--only-memory]
+[--out benchmarks/results/viewer.json]``
 
 - latency: a PUB socket bound here stands in for the bus hub; ``byob view --bus`` serves a
   viewer on it, opened in headless chromium (Playwright). ``Metrics`` messages go out at
@@ -14,7 +15,8 @@ Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer [--messages 200] [--samples
   4 browser pages open the whole run. Runs alternate; medians over repeats. On a
   machine with few cores the browsers' own rendering competes with the pipeline's
   processes for CPU: that, not any waiting on the viewer, is what the figure shows.
-- memory: the viewer server's RSS while 4 pages watch the latency stream and then a run.
+- memory: the viewer server's RSS (every 10 s) while 4 pages watch a synthetic run of
+  20 samples/s for ``--memory-minutes`` (``--only-memory`` adds it to an existing result).
 """
 
 from __future__ import annotations
@@ -162,13 +164,81 @@ def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, An
             "viewer_rss_mb": [round(rss0, 1), round(rss1, 1)]}
 
 
+def memory(browser, minutes: float, rate: float = 20.0, pages: int = 4) -> dict[str, Any]:
+    """The viewer server's RSS while ``pages`` browsers watch a synthetic run: ``rate``
+    samples/s (input, hidden, output spikes, traces, prediction), metrics twice a second and
+    a weight snapshot every 100 samples, for ``minutes``."""
+    import numpy as np
+    import zmq
+
+    from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
+
+    rng = np.random.default_rng(0)
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    view = Proc(["pipeline.cli", "view", "--bus", f"tcp://127.0.0.1:{port}", "--port", str(free_port()),
+                 "--store", "/nonexistent.zarr"], env())
+    seq = {"network.1": 0, "controller": 0, "learner.1": 0}
+
+    def send(sender: str, make) -> None:
+        seq[sender] += 1
+        pub.send_multipart(make(seq[sender]).to_wire())
+
+    rss: list[tuple[float, float]] = []
+    try:
+        url = view.wait_for(r"byob viewer: (http://\S+)", 60).group(1)
+        tabs = [browser.new_page() for _ in range(pages)]
+        for t in tabs:
+            t.goto(url)
+        t0 = time.monotonic()
+        k = 0
+        while time.monotonic() - t0 < minutes * 60:
+            time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
+            label = k % 10
+            for pop, n, p_fire in (("input", 64, 0.02), ("hidden", 100, 0.001), ("output", 10, 0.002)):
+                raster = rng.random((1, 400, n)) < p_fire
+                send("network.1", lambda s: SpikeBatch.from_raster(
+                    raster, run="bench", seq=s, sender="network.1", population=pop, dt=0.5,
+                    sample_ids=[k], labels=[label]))
+            send("network.1", lambda s: Traces(run="bench", seq=s, sender="network.1", population="hidden",
+                                               dt=0.5, sample_ids=np.array([k]), neurons=np.arange(4, dtype=np.int32),
+                                               values=rng.normal(-60, 3, (1, 400, 4)).astype(np.float32)))
+            send("network.1", lambda s: Prediction(run="bench", seq=s, sender="network.1", sample_ids=np.array([k]),
+                                                   labels=np.array([label]), predicted=np.array([rng.integers(10)]),
+                                                   counts=rng.integers(0, 5, (1, 10)).astype(np.int32),
+                                                   phase="train"))
+            if k % 10 == 0:
+                send("controller", lambda s: Metrics(run="bench", seq=s, sender="controller",
+                                                     values={"trained": float(k), "samples_per_second": rate}))
+            if k % 100 == 0:
+                send("learner.1", lambda s: WeightUpdate(
+                    run="bench", seq=s, sender="learner.1", version=k, samples_seen=k,
+                    w_ih=rng.random((64, 100), dtype=np.float32), theta=np.zeros(100, np.float32),
+                    w_ho=rng.random((100, 10), dtype=np.float32)))
+            if k % int(rate * 10) == 0:
+                rss.append((round(time.monotonic() - t0, 1), round(rss_mb(view.p.pid), 1)))
+                tabs[0].wait_for_timeout(1)
+            k += 1
+        for t in tabs:
+            t.close()
+    finally:
+        view.stop()
+        pub.close(0)
+        ctx.term()
+    settled = [m for t, m in rss if t >= 60] or [m for _, m in rss]
+    return {"minutes": minutes, "samples_per_s": rate, "pages": pages, "samples": k, "rss_mb": rss,
+            "after_1_min_mb": settled[0], "end_mb": settled[-1], "max_mb": max(settled),
+            "growth_after_1_min": round(settled[-1] / settled[0] - 1, 3)}
+
+
 def pipeline_run(browser, samples: int, viewers: int | None, tmp: Path) -> dict[str, Any]:
     """samples/s of one ``byob run``; viewers None: no viewer at all."""
     e = {**env(), "BYOB_BASE_PORT": str(free_base_port()), "BYOB_VIEWER_PORT": str(free_port())}
     args = ["pipeline.cli", "run", "--epochs", "1", "--samples", str(samples), "--exit-when-done", "--json",
             "--no-record", "--model-dir", str(tmp)]
     proc = Proc(args + (["--no-viewer"] if viewers is None else []), e)
-    tabs, rss = [], []
+    tabs = []
     try:
         if viewers:
             url = proc.wait_for(r"byob viewer: (http://\S+)", 180).group(1)
@@ -187,8 +257,8 @@ def pipeline_run(browser, samples: int, viewers: int | None, tmp: Path) -> dict[
         proc.stop()
     result = json.loads([ln for ln in text.splitlines() if ln.startswith("{")][-1])
     if not result.get("ok"):
-        raise RuntimeError(f"pipeline failed: {result.get('error')}")
-    return {"samples_per_second": result["samples_per_second"], "rss": rss}
+        raise RuntimeError(f"pipeline failed: {result.get('error')}\n{text[-3000:]}")
+    return {"samples_per_second": result["samples_per_second"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=200, help="metrics messages for the latency figure")
     ap.add_argument("--samples", type=int, default=300, help="training samples per pipeline run")
     ap.add_argument("--repeats", type=int, default=2, help="pipeline runs per configuration")
-    ap.add_argument("--skip-throughput", action="store_true", help="latency only")
+    ap.add_argument("--skip-throughput", action="store_true", help="no pipeline runs")
+    ap.add_argument("--memory-minutes", type=float, default=0, help="also watch the viewer's memory for "
+                    "this long under a synthetic 20 samples/s run with 4 pages (0: skip)")
+    ap.add_argument("--only-memory", action="store_true", help="the memory figure alone (added to --out)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "viewer.json"))
     a = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -207,6 +280,15 @@ def main(argv: list[str] | None = None) -> int:
                            + " ".join(sys.argv[1:] if argv is None else argv), "cpus": os.cpu_count()}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        if a.only_memory:
+            out = json.loads(Path(a.out).read_text()) if Path(a.out).exists() else out
+            out["memory"] = memory(browser, a.memory_minutes or 10)
+            out["memory_command"] = "JAX_PLATFORMS=cpu python -m benchmarks.viewer " + " ".join(
+                sys.argv[1:] if argv is None else argv)
+            browser.close()
+            Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+            print(json.dumps(out["memory"]))
+            return 0
         out["latency"] = latency(browser, a.messages)
         print("latency, 1 page:", out["latency"], file=sys.stderr)
         out["latency_4_pages"] = latency(browser, a.messages, pages=4)
@@ -223,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             out["throughput"] = {"samples": a.samples, "repeats": a.repeats, "all": runs,
                                  "median": med, "ratio_4_pages": round(med["viewer_4_pages"] / med["no_viewer"], 3),
                                  "ratio_0_pages": round(med["viewer_0_pages"] / med["no_viewer"], 3)}
+        if a.memory_minutes:
+            out["memory"] = memory(browser, a.memory_minutes)
         browser.close()
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out))

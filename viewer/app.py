@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import html
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import panel as pn
-import param
 from panel.io import hold
 
 from viewer.feed import Feed
@@ -26,8 +26,9 @@ from viewer.panels import Accuracy, Activity, Digit, Membrane, Rasters, Streams,
 from store.runs import StoreError
 
 log = logging.getLogger("viewer.app")
-PERIOD_MS = 100
-MAX_PENDING_BYTES = 4 << 20
+PERIOD_MS = 100  # time series (metrics, accuracy, activity) at up to 10 frames/s
+HEAVY_S = 0.25  # the current sample, rasters, header and health at up to 4 frames/s
+MAX_PENDING_BYTES = 1 << 20
 SPEEDS = {"¼×": 0.25, "½×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0, "16×": 16.0, "max": 0.0}
 LIVE = "live"
 
@@ -55,19 +56,25 @@ def header_html(st: dict[str, Any]) -> str:
              "tested": st["tested"], "sessions": st["sessions"], "received": st["received"],
              "dropped": st["dropped"]}
     data = " ".join(f'data-{k}="{e(str(v))}"' for k, v in attrs.items())
-    if st["phase"] == "waiting":
+    if st["phase"] == "error":
+        body = f'<span class="byob-error" style="color:#c0392b">{e(st["error"])}</span>'
+    elif st["phase"] == "waiting":
         what = (f"Waiting for a pipeline on {e(st['where'])}: no message received yet. "
                 "Start one with <code>make run</code> or <code>byob run</code>; this page attaches by itself."
                 if live else f"Replaying from {e(st['where'])}: no message yet.")
         body = f'<span class="byob-waiting">{what}</span>'
     else:
-        model = st["model_in"] or "new model"
+        model = Path(st["model_in"]).name if st["model_in"] else "new model"
         if st["model_out"]:
-            model += f" → {st['model_out']}"
+            model += f" → {Path(st['model_out']).name}"
         acc = "" if st["test_accuracy"] is None else f" · test accuracy <b>{st['test_accuracy']:.1%}</b>"
         run_acc = "" if st["running_accuracy"] is None else f" · running accuracy {st['running_accuracy']:.1%}"
+        if st["resumed"]:
+            r = st["resumed"]
+            acc += (f" · resumed from sample {r.get('from_sample', '?')} after: "
+                    f"{e(str(r.get('reason', '?')))}")
         body = (f"run <b>{e(st['run'])}</b> · {e(st['kind'] or '?')} ({e(st['mode'] or '?')}) · "
-                f"model <b>{e(Path(model).name if '/' in model and '→' not in model else model)}</b><br>"
+                f"model <b>{e(model)}</b><br>"
                 f"<b>{e(st['phase'])}</b> · {st['samples']} samples shown{run_acc}{acc}")
     where = f"bus {st['where']}" if live else f"store {st['where']}"
     return (f'<div class="byob-status" {data} style="font-size:14px;line-height:1.5">'
@@ -88,13 +95,13 @@ def health_html(st: dict[str, Any], skipped: int) -> str:
     return f'<table class="byob-health" style="font-size:12px">{cells}</table>'
 
 
-class ReplayControls(param.Parameterized):
+class ReplayControls:
     """Source (live or a recorded run), play / pause, speed and seek; they drive the
     server's one feed, so every browser watching this server follows them."""
 
-    def __init__(self, feed: Feed, **params: Any) -> None:
-        super().__init__(**params)
+    def __init__(self, feed: Feed) -> None:
         self.feed = feed
+        self._setting = False
         self.source = pn.widgets.Select(name="watch", width=330)
         self.refresh = pn.widgets.Button(name="↻ runs", width=70, margin=(24, 5, 5, 5))
         self.play = pn.widgets.Button(name="▶ play", width=70, margin=(24, 5, 5, 5))
@@ -110,8 +117,9 @@ class ReplayControls(param.Parameterized):
         self.speed.param.watch(lambda e: feed.set_rate(SPEEDS[e.new] or None), "value")
         self.seek.param.watch(lambda e: feed.seek(int(e.new)), "value_throttled")
         self.replay_row = pn.Row(self.play, self.pause, self.speed, self.seek)
+        # Shown when there is something to pick: runs in the store, or a replay going on.
         self.layout = pn.Row(self.source, self.refresh, self.replay_row, self.message,
-                             visible=feed.store is not None)
+                             visible=feed.replaying or len(self.source.options) > 1)
 
     def _list_runs(self) -> None:
         options = {f"live: bus {self.feed.bus}": LIVE}
@@ -125,7 +133,7 @@ class ReplayControls(param.Parameterized):
         self._setting = False
 
     def _on_source(self, e: Any) -> None:
-        if getattr(self, "_setting", False) or e.new == (self.feed.reader.run if self.feed.reader else LIVE):
+        if self._setting or e.new == (self.feed.reader.run if self.feed.reader else LIVE):
             return
         try:
             self.feed.live() if e.new == LIVE else self.feed.replay(e.new)
@@ -153,9 +161,10 @@ class Dashboard(pn.viewable.Viewer):
         self.feed = feed
         self.cursor = Cursor()
         self.skipped = 0
+        self.last_heavy = 0.0
         state = feed.state
         self.streams = Streams()
-        self.rasters = Rasters(self.streams)
+        self.rasters = Rasters()
         self.membrane = Membrane()
         self.digit = Digit()
         self.activity = Activity(self.streams, state.history)
@@ -190,15 +199,20 @@ class Dashboard(pn.viewable.Viewer):
         if doc is not None and pending_bytes(doc) > MAX_PENDING_BYTES:
             self.skipped += 1  # this browser is behind: let it catch up, draw later
             return
-        frame = self.feed.state.frame(self.cursor)
+        now = time.monotonic()
+        heavy = now - self.last_heavy >= HEAVY_S
+        if heavy:
+            self.last_heavy = now
+        frame = self.feed.state.frame(self.cursor, heavy=heavy)
         with hold(doc):
-            head = header_html(frame.status)
-            if head != self.header.object:
-                self.header.object = head
-            health = health_html(frame.status, self.skipped)
-            if health != self.health.object:
-                self.health.object = health
-            self.controls.update(frame.status)
+            if heavy or frame.reset:
+                head = header_html(frame.status)
+                if head != self.header.object:
+                    self.header.object = head
+                health = health_html(frame.status, self.skipped)
+                if health != self.health.object:
+                    self.health.object = health
+                self.controls.update(frame.status)
             self.streams.update(frame)
             for part in self.parts:
                 part.update(frame)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import zmq
 
+from pipeline import security
 from pipeline.messages import BUS_KINDS, MessageError, decode
 from pipeline.wiring import LINKS
 from store.replay import Replayer
@@ -129,6 +130,9 @@ class Feed:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SUBSCRIBE, b"")
         try:
+            # The same rule as every link: CURVE as soon as an endpoint leaves this host.
+            if security.curve_on([self.bus, *(link.endpoint() for link in LINKS.values())]):
+                security.secure(sock, binds=False)
             sock.connect(self.bus)
             while not stop.is_set():
                 if not sock.poll(100):
@@ -146,8 +150,9 @@ class Feed:
                         continue
                     if msg.KIND in BUS_KINDS:
                         self.state.apply(msg)
-        except Exception:  # never take the server down; the page shows the counts
+        except Exception as e:  # never take the server down; the page says what went wrong
             log.exception("viewer subscriber failed")
+            self.state.error = f"the subscriber to {self.bus} failed: {type(e).__name__}: {e}"
         finally:
             sock.close(0)
             ctx.term()

@@ -60,10 +60,12 @@ class Streams:
 
 
 class Rasters:
-    """Spikes of the three layers: the current sample, and a rolling window of samples."""
+    """Spikes of the three layers: the current sample, and a rolling window of the last
+    samples (replaced, not streamed: at 100 samples/s only the last few can be seen)."""
 
-    def __init__(self, streams: Streams) -> None:
+    def __init__(self) -> None:
         self.current = {p: source(f"current_{p}", t=[], neuron=[]) for p in POPULATIONS}
+        self.window = {p: source(f"raster_{p}", t=[], neuron=[]) for p in POPULATIONS}
         self.window_range = Range1d(0, 1000)
         self.y_ranges = {p: Range1d(-1, n) for p, n in SIZES.items()}
         cols_now, cols_win = [], []
@@ -73,8 +75,7 @@ class Rasters:
             a.scatter("t", "neuron", source=self.current[p], size=2, color=COLORS[p])
             w = fig(f"{p}: rolling window" if p == "input" else p, 560, HEIGHTS[p], x_range=self.window_range,
                     y_range=self.y_ranges[p])
-            w.scatter("t", "neuron", source=streams.add(f"raster_{p}", 30_000, "t", "neuron"),
-                      size=2, color=COLORS[p])
+            w.scatter("t", "neuron", source=self.window[p], size=2, color=COLORS[p])
             for f in (a, w):
                 f.yaxis.axis_label = "neuron"
             cols_now.append(a)
@@ -101,6 +102,12 @@ class Rasters:
         elif frame.reset:
             for src in self.current.values():
                 clear(src)
+        if frame.rasters is not None:
+            for p, src in self.window.items():
+                src.data = dict(frame.rasters.get(p, {"t": [], "neuron": []}))
+        elif frame.reset:
+            for src in self.window.values():
+                clear(src)
 
 
 class Membrane:
@@ -110,7 +117,8 @@ class Membrane:
         self.choice = pn.widgets.MultiChoice(name="neurons", options=[], value=[], max_items=6, width=300)
         self.lines = source("traces", xs=[], ys=[], color=[], label=[])
         self.marks = source("trace_spikes", x=[], y=[], color=[])
-        p = fig("membrane potential, current sample", 300, 240)
+        p = fig("membrane potential", 300, 240)
+        self.title = p.title
         p.multi_line("xs", "ys", source=self.lines, color="color", line_width=1.2)
         p.scatter("x", "y", source=self.marks, color="color", marker="triangle", size=7)
         p.xaxis.axis_label, p.yaxis.axis_label = "time (ms)", "mV"
@@ -123,9 +131,10 @@ class Membrane:
         if frame.reset:
             clear(self.lines), clear(self.marks)
             self.sample = None
-        if frame.sample is None:
-            return
+        if frame.sample is None or not frame.sample.traces:
+            return  # traces come with some samples only: keep the last ones drawn
         self.sample = frame.sample
+        self.title.text = f"membrane potential, sample {frame.sample.sample_id}"
         options = [f"{p} {n}" for p in ("hidden", "output") for n in frame.sample.traces.get(p, ([], None))[0]]
         if options and options != self.choice.options:
             keep = [v for v in self.choice.value if v in options]

@@ -32,37 +32,45 @@ METRIC_NAMES = ("trained", "running_accuracy", "samples_per_second", "nodes_aliv
 
 
 class Series:
-    """A bounded log of column chunks that readers catch up on by version number.
+    """A ring buffer of rows that readers catch up on by version (rows appended so far).
 
-    The feed appends; each session remembers the last version it drew and streams only
-    the newer rows (``ColumnDataSource.stream`` with ``rollover=max_rows``)."""
+    The feed appends; each session remembers the version it drew and streams only the
+    newer rows (``ColumnDataSource.stream`` with ``rollover=max_rows``). Columns are
+    preallocated float arrays: no per-row objects, memory fixed from the start."""
 
     def __init__(self, columns: tuple[str, ...], max_rows: int) -> None:
         self.columns, self.max_rows = columns, max_rows
-        self._chunks: deque[tuple[int, dict[str, np.ndarray]]] = deque()
-        self._rows = 0
-        self.version = 0
+        self._data = {c: np.zeros(max_rows) for c in columns}
+        self._starts: deque[int] = deque(maxlen=256)  # where the latest appends began
+        self.version = 0  # rows appended in all
 
     def append(self, **cols: Any) -> None:
-        chunk = {c: np.atleast_1d(np.asarray(cols[c], float)) for c in self.columns}
-        n = len(chunk[self.columns[0]])
+        new = {c: np.atleast_1d(np.asarray(cols[c], float))[-self.max_rows:] for c in self.columns}
+        n = len(cols[self.columns[0]]) if np.ndim(cols[self.columns[0]]) else 1
         if n == 0:
             return
-        self.version += 1
-        self._chunks.append((self.version, chunk))
-        self._rows += n
-        while self._rows - len(self._chunks[0][1][self.columns[0]]) >= self.max_rows:
-            self._rows -= len(self._chunks.popleft()[1][self.columns[0]])
+        kept = len(new[self.columns[0]])
+        idx = np.arange(self.version + n - kept, self.version + n) % self.max_rows
+        for c in self.columns:
+            self._data[c][idx] = new[c]
+        self._starts.append(self.version)
+        self.version += n
+
+    def _rows(self, start: int) -> dict[str, np.ndarray]:
+        idx = np.arange(max(start, self.version - self.max_rows), self.version) % self.max_rows
+        return {c: self._data[c][idx] for c in self.columns}
 
     def since(self, version: int) -> dict[str, np.ndarray]:
         """Rows appended after ``version`` (at most ``max_rows``); {} when none."""
-        new = [c for v, c in self._chunks if v > version]
-        if not new:
-            return {}
-        return {c: np.concatenate([d[c] for d in new])[-self.max_rows:] for c in self.columns}
+        return self._rows(version) if version < self.version else {}
+
+    def tail(self, appends: int) -> dict[str, np.ndarray]:
+        """The rows of the last ``appends`` appends (e.g. the last samples' spikes)."""
+        starts = list(self._starts)[-appends:]
+        return self._rows(starts[0] if starts else self.version)
 
     def __len__(self) -> int:
-        return min(self._rows, self.max_rows)
+        return min(self.version, self.max_rows)
 
 
 @dataclass
@@ -97,6 +105,7 @@ class Cursor:
     generation: int = -1
     series: dict[str, int] = field(default_factory=dict)
     sample: int = -1
+    rasters: int = -1
     weights: int = -1
     confusion: int = -1
 
@@ -109,6 +118,7 @@ class Frame:
     status: dict[str, Any]
     series: dict[str, dict[str, np.ndarray]]
     sample: Sample | None = None
+    rasters: dict[str, dict[str, np.ndarray]] | None = None  # the last ``window`` samples per layer
     weights: dict[str, Any] | None = None
     confusion: dict[str, Any] | None = None
 
@@ -152,6 +162,7 @@ class LiveState:
         self.sessions = 0
         self.replay_position = self.replay_samples = 0
         self.paused = False
+        self.error = ""  # the feed could not go on (shown in the page)
         self._last_seq: dict[str, int] = {}
         self._first_seen: float | None = None
         self._last_seen: float | None = None
@@ -164,11 +175,13 @@ class LiveState:
         self.info: dict[str, Any] = {}  # the RunInfo start, when seen
         self.summary: dict[str, Any] | None = None  # the RunInfo end
         self.model_in = self.model_out = ""
+        self.resumed: dict[str, Any] | None = None  # the last RunInfo resume's summary
         self.samples = 0
         self.t_present = 200.0
         self.current: Sample | None = None
         self.sample_version = 0
-        self.rasters = {p: Series(("t", "neuron"), 30_000) for p in POPULATIONS}
+        self.rasters = {p: Series(("t", "neuron"), 20_000) for p in POPULATIONS}  # one chunk a sample
+        self.raster_version = 0
         self.activity = {p: Series(("sample", "rate"), self.history) for p in POPULATIONS}
         self.accuracy = Series(("sample", "running", "window"), self.history)
         self.metrics = Series(("t", *METRIC_NAMES), self.history)
@@ -190,6 +203,7 @@ class LiveState:
             self.received = self.dropped = self.bad = 0
             self.replay_position = self.replay_samples = 0
             self.paused = False
+            self.error = ""
             self._last_seq.clear()
             self._first_seen = self._last_seen = None
             self._new_run(None)
@@ -212,8 +226,11 @@ class LiveState:
             if last is not None and msg.seq > last + 1:
                 self.dropped += msg.seq - last - 1  # the bus dropped these for us
             self._last_seq[msg.sender] = msg.seq
-            if msg.run and msg.run != self.run:
-                self._new_run(msg.run)
+            # A run resumed after a lost node goes on the wire as run_X.1, run_X.2, ...: the
+            # same run to a viewer.
+            run = msg.run.split(".", 1)[0]
+            if run and run != self.run:
+                self._new_run(run)
             if isinstance(msg, SpikeBatch):
                 self._on_spikes(msg)
             elif isinstance(msg, Traces):
@@ -233,7 +250,9 @@ class LiveState:
             self.bad += 1
 
     def _on_run(self, m: RunInfo) -> None:
-        if m.event == "start":
+        if m.event == "resume":
+            self.resumed = dict(m.summary)
+        elif m.event == "start":
             self.info = {"kind": m.kind, "mode": m.mode, "job": m.job, "config": m.config, "time": m.time}
             self.model_in = m.model
             self.t_present = float(m.config.get("network", {}).get("t_present", self.t_present))
@@ -262,6 +281,7 @@ class LiveState:
                 self.sample_version += 1
             if m.population in self.rasters:
                 self.rasters[m.population].append(t=(index - 1) * self.t_present + steps * m.dt, neuron=neurons)
+                self.raster_version += 1
                 rate = len(steps) / max(m.n_neurons, 1) / max(m.n_steps * m.dt / 1000.0, 1e-9)
                 self.activity[m.population].append(sample=index, rate=rate)
 
@@ -309,6 +329,8 @@ class LiveState:
     # -- views out ---------------------------------------------------------------------
     def phase(self, now: float | None = None) -> str:
         now = time.monotonic() if now is None else now
+        if self.error:
+            return "error"
         if self._last_seen is None:
             return "waiting"
         if self.source == "replay" and self.paused:
@@ -327,8 +349,9 @@ class LiveState:
             summary = self.summary or {}
             return {
                 "source": self.source, "where": self.where, "phase": self.phase(now), "run": self.run or "",
+                "error": self.error,
                 "kind": self.info.get("kind", ""), "mode": self.info.get("mode", ""),
-                "model_in": self.model_in, "model_out": self.model_out,
+                "model_in": self.model_in, "model_out": self.model_out, "resumed": self.resumed,
                 "samples": self.samples, "received": self.received, "dropped": self.dropped, "bad": self.bad,
                 "train_seen": int(train.sum()),
                 "running_accuracy": float(np.trace(train) / train.sum()) if train.any() else None,
@@ -354,24 +377,28 @@ class LiveState:
         return self._weights_view
 
     def series(self) -> dict[str, Series]:
-        out: dict[str, Series] = {f"raster_{p}": s for p, s in self.rasters.items()}
-        out.update({f"activity_{p}": s for p, s in self.activity.items()})
+        out: dict[str, Series] = {f"activity_{p}": s for p, s in self.activity.items()}
         out.update(accuracy=self.accuracy, metrics=self.metrics, weight_change=self.weight_change)
         return out
 
-    def frame(self, cursor: Cursor, now: float | None = None) -> Frame:
-        """What changed since ``cursor`` (which is moved on); a new run or a seek resets."""
+    def frame(self, cursor: Cursor, now: float | None = None, heavy: bool = True) -> Frame:
+        """What changed since ``cursor`` (which is moved on); a new run or a seek resets.
+        ``heavy`` False leaves out the current sample and the rasters (a session draws
+        those less often: at 100 samples/s only the last few are worth drawing)."""
         with self.lock:
             reset = cursor.generation != self.generation
             if reset:
                 cursor.generation, cursor.series = self.generation, {}
-                cursor.sample = cursor.weights = cursor.confusion = -1
+                cursor.sample = cursor.rasters = cursor.weights = cursor.confusion = -1
             out = Frame(reset=reset, status=self.status(now), series={})
             for name, s in self.series().items():
                 if s.version != cursor.series.get(name, 0):
                     out.series[name] = s.since(cursor.series.get(name, 0))
                     cursor.series[name] = s.version
-            if self.current is not None and cursor.sample != self.sample_version:
+            if heavy and cursor.rasters != self.raster_version:
+                out.rasters = {p: s.tail(self.window) for p, s in self.rasters.items()}
+                cursor.rasters = self.raster_version
+            if heavy and self.current is not None and cursor.sample != self.sample_version:
                 cur = self.current
                 out.sample = replace(cur, spikes=dict(cur.spikes), sizes=dict(cur.sizes), traces=dict(cur.traces))
                 cursor.sample = self.sample_version

@@ -47,14 +47,17 @@ def test_series_keeps_a_bounded_tail_and_hands_out_only_new_rows():
     s = Series(("x",), max_rows=10)
     for k in range(7):
         s.append(x=[3 * k, 3 * k + 1, 3 * k + 2])
-    assert 10 <= s._rows < 13 and len(s) == 10
+    assert len(s) == 10 and s.version == 21
     v = s.version
     assert s.since(v) == {}
     s.append(x=[100])
     assert list(s.since(v)["x"]) == [100]
     assert list(s.since(0)["x"]) == list(range(12, 21)) + [100]  # at most max_rows
+    assert list(s.tail(2)["x"]) == [18, 19, 20, 100]
     s.append(x=[])
-    assert s.version == v + 1  # an empty chunk is not a change
+    assert s.version == v + 1  # an empty append is not a change
+    s.append(x=np.arange(25))  # more than it holds: the last max_rows
+    assert list(s.since(0)["x"]) == list(range(15, 25)) and list(s.tail(1)["x"]) == list(range(15, 25))
 
 
 def test_a_sample_builds_up_the_current_digit_rasters_and_accuracy():
@@ -129,13 +132,16 @@ def test_frames_hand_each_session_only_what_changed_and_reset_on_a_new_run():
     a, b = Cursor(), Cursor()
     seq = present(st, 1, 1, 4, 4)
     fa = st.frame(a)
-    assert fa.reset and fa.sample.sample_id == 1 and len(fa.series["raster_input"]["t"]) > 0
+    assert fa.reset and fa.sample.sample_id == 1 and len(fa.rasters["input"]["t"]) > 0
     assert fa.confusion["phase"] == "train" and fa.weights is None
     again = st.frame(a)
     assert not again.reset and again.series == {} and again.sample is None and again.confusion is None
-    present(st, seq, 2, 4, 0)
+    assert again.rasters is None
+    seq = present(st, seq, 2, 4, 0)
+    light = st.frame(a, heavy=False)  # a light frame leaves the sample and rasters for later
+    assert light.sample is None and light.rasters is None and list(light.series["accuracy"]["sample"]) == [2]
     fa, fb = st.frame(a), st.frame(b)
-    assert list(fa.series["accuracy"]["sample"]) == [2]  # a: only the new row
+    assert fa.sample.sample_id == 2 and fa.series == {} and fa.rasters["input"]["t"].min() < T * DT
     assert list(fb.series["accuracy"]["sample"]) == [1, 2]  # b joined late: all retained rows
     st.apply(prediction(100, 9, 7, 7, phase="test"))
     fa = st.frame(a)
@@ -166,4 +172,18 @@ def test_memory_stays_bounded_over_many_samples():
     for sid in range(200):
         seq = present(st, seq, sid, sid % 10, (sid * 7) % 10)
     assert len(st.accuracy) == 50 and len(st.activity["hidden"]) == 50
+    window = st.frame(Cursor()).rasters["input"]["t"]  # the last 5 samples, whole
+    assert window.min() >= 195 * T * DT and window.max() < 200 * T * DT
     assert st.samples == 200 and st.conf["train"].sum() == 200
+
+
+def test_a_resumed_run_is_the_same_run_and_says_from_where():
+    st = LiveState()
+    seq = present(st, 1, 1, 2, 2)
+    gen = st.generation
+    st.apply(RunInfo(run=RUN + ".1", seq=50, sender="controller", event="resume",
+                     summary={"from_sample": 100, "incarnation": 1, "reason": "network.1 lost"}))
+    st.apply(spikes(seq, "input", 64, 2, run=RUN + ".1"))
+    s = st.status()
+    assert st.generation == gen and s["run"] == RUN and s["phase"] == "training" and st.samples == 2
+    assert s["resumed"]["from_sample"] == 100
