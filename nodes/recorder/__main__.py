@@ -115,6 +115,11 @@ class RecorderNode(NodeShell):
                              run, msg.summary.get("from_sample"))
         self.status = {"recorded": self.recorded, "runs_open": len(self.writers),
                        "presentations": {r: wr.presentations() for r, wr in self.writers.items()}}
+        if isinstance(msg, RunInfo) and msg.event == "start":
+            try:  # commit at once: the run is in the catalog from its first moment
+                w.flush()
+            except OSError as e:
+                self.write_failed(run, e)
         if isinstance(msg, RunInfo) and msg.event == "end":
             self.ending[run] = (time.monotonic(), dict(msg.summary.get("published", {})))
 

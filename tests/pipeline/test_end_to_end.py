@@ -109,11 +109,22 @@ class Proc:
         raise AssertionError(f"never saw {text!r}:\n" + "".join(self.seen[-30:]))
 
     def kill_all(self) -> None:
-        """SIGKILL the process and everything it started (a supervisor's children too)."""
-        try:
-            os.killpg(self.p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL the process and everything below it (honcho starts each node in a
+        session of its own, so a process group is not enough)."""
+        rows = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.split()
+        children: dict[int, list[int]] = {}
+        for pid, ppid in zip(rows[::2], rows[1::2]):
+            children.setdefault(int(ppid), []).append(int(pid))
+        tree, stack = [], [self.p.pid]
+        while stack:
+            pid = stack.pop()
+            tree.append(pid)
+            stack += children.get(pid, [])
+        for pid in tree:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.p.wait(timeout=10)
 
     def rest(self, timeout: float) -> str:
