@@ -329,6 +329,7 @@ class Controller:
         self.done, self.restarted = {}, set()
         self.tested[:] = False
         self.test_ids = []
+        self.train_preds = self.train_correct = 0  # the running accuracy restarts with the samples
         for ident in self.participants:
             self.send(ident, "train", **job.to_dict())
         if v:
