@@ -26,8 +26,8 @@ from viewer.panels import Accuracy, Activity, Digit, Membrane, Rasters, Streams,
 from store.runs import StoreError
 
 log = logging.getLogger("viewer.app")
-PERIOD_MS = 100  # time series (metrics, accuracy, activity) at up to 10 frames/s
-HEAVY_S = 0.25  # the current sample, rasters, header and health at up to 4 frames/s
+PERIOD_MS = 100  # the pipeline metrics at up to 10 frames/s
+HEAVY_S = 0.5  # everything else (rasters, sample, accuracy, header, ...) at up to 2 frames/s
 MAX_PENDING_BYTES = 1 << 20
 SPEEDS = {"¼×": 0.25, "½×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0, "16×": 16.0, "max": 0.0}
 LIVE = "live"

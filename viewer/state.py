@@ -29,6 +29,7 @@ POPULATIONS = ("input", "hidden", "output")
 N_CLASSES = 10
 SILENT_AFTER_S = 5.0  # no message for this long: the pipeline is said to be silent
 METRIC_NAMES = ("trained", "running_accuracy", "samples_per_second", "nodes_alive")
+LIGHT_SERIES = ("metrics",)  # drawn on every frame; the rest only on heavy frames
 
 
 class Series:
@@ -383,8 +384,9 @@ class LiveState:
 
     def frame(self, cursor: Cursor, now: float | None = None, heavy: bool = True) -> Frame:
         """What changed since ``cursor`` (which is moved on); a new run or a seek resets.
-        ``heavy`` False leaves out the current sample and the rasters (a session draws
-        those less often: at 100 samples/s only the last few are worth drawing)."""
+        ``heavy`` False gives only the pipeline metrics: a session draws the rest less
+        often (at 100 samples/s only the last few samples are worth drawing, and every
+        redrawn plot costs the browser)."""
         with self.lock:
             reset = cursor.generation != self.generation
             if reset:
@@ -392,7 +394,7 @@ class LiveState:
                 cursor.sample = cursor.rasters = cursor.weights = cursor.confusion = -1
             out = Frame(reset=reset, status=self.status(now), series={})
             for name, s in self.series().items():
-                if s.version != cursor.series.get(name, 0):
+                if (heavy or name in LIGHT_SERIES) and s.version != cursor.series.get(name, 0):
                     out.series[name] = s.since(cursor.series.get(name, 0))
                     cursor.series[name] = s.version
             if heavy and cursor.rasters != self.raster_version:

@@ -138,10 +138,12 @@ def test_frames_hand_each_session_only_what_changed_and_reset_on_a_new_run():
     assert not again.reset and again.series == {} and again.sample is None and again.confusion is None
     assert again.rasters is None
     seq = present(st, seq, 2, 4, 0)
-    light = st.frame(a, heavy=False)  # a light frame leaves the sample and rasters for later
-    assert light.sample is None and light.rasters is None and list(light.series["accuracy"]["sample"]) == [2]
+    st.apply(Metrics(run=RUN, seq=1, sender="controller", values={"trained": 2.0}))
+    light = st.frame(a, heavy=False)  # a light frame: the metrics only, the rest later
+    assert light.sample is None and light.rasters is None and list(light.series) == ["metrics"]
     fa, fb = st.frame(a), st.frame(b)
-    assert fa.sample.sample_id == 2 and fa.series == {} and fa.rasters["input"]["t"].min() < T * DT
+    assert fa.sample.sample_id == 2 and "metrics" not in fa.series and fa.rasters["input"]["t"].min() < T * DT
+    assert list(fa.series["accuracy"]["sample"]) == [2]  # a: only the new row
     assert list(fb.series["accuracy"]["sample"]) == [1, 2]  # b joined late: all retained rows
     st.apply(prediction(100, 9, 7, 7, phase="test"))
     fa = st.frame(a)
