@@ -131,11 +131,14 @@ class Membrane:
         if frame.reset:
             clear(self.lines), clear(self.marks)
             self.sample = None
-        if frame.sample is None or not frame.sample.traces:
-            return  # traces come with some samples only: keep the last ones drawn
-        self.sample = frame.sample
-        self.title.text = f"membrane potential, sample {frame.sample.sample_id}"
-        options = [f"{p} {n}" for p in ("hidden", "output") for n in frame.sample.traces.get(p, ([], None))[0]]
+        s = frame.traced
+        old = self.sample
+        if s is None or not s.traces or (
+                old is not None and (old.index, set(old.traces)) == (s.index, set(s.traces))):
+            return  # nothing new to draw
+        self.sample = s
+        self.title.text = f"membrane potential, sample {s.sample_id} (label {s.label})"
+        options = [f"{p} {n}" for p in ("hidden", "output") for n in s.traces.get(p, ([], None))[0]]
         if options and options != self.choice.options:
             keep = [v for v in self.choice.value if v in options]
             self.choice.options = options

@@ -119,6 +119,7 @@ class Frame:
     status: dict[str, Any]
     series: dict[str, dict[str, np.ndarray]]
     sample: Sample | None = None
+    traced: Sample | None = None  # the last sample with membrane traces, when ``sample`` is new
     rasters: dict[str, dict[str, np.ndarray]] | None = None  # the last ``window`` samples per layer
     weights: dict[str, Any] | None = None
     confusion: dict[str, Any] | None = None
@@ -180,6 +181,7 @@ class LiveState:
         self.samples = 0
         self.t_present = 200.0
         self.current: Sample | None = None
+        self.traced: Sample | None = None  # the last sample that came with membrane traces
         self.sample_version = 0
         self.rasters = {p: Series(("t", "neuron"), 20_000) for p in POPULATIONS}  # one chunk a sample
         self.raster_version = 0
@@ -291,6 +293,7 @@ class LiveState:
         for b in range(len(m.sample_ids)):
             if cur is not None and cur.sample_id == int(m.sample_ids[b]):
                 cur.traces[m.population] = (m.neurons, m.values[b])
+                self.traced = cur  # traces come with some samples only: keep the last ones
                 self.sample_version += 1
 
     def _on_prediction(self, m: Prediction) -> None:
@@ -403,6 +406,9 @@ class LiveState:
             if heavy and self.current is not None and cursor.sample != self.sample_version:
                 cur = self.current
                 out.sample = replace(cur, spikes=dict(cur.spikes), sizes=dict(cur.sizes), traces=dict(cur.traces))
+                t = self.traced
+                out.traced = out.sample if t is cur or t is None else \
+                    replace(t, spikes=dict(t.spikes), sizes=dict(t.sizes), traces=dict(t.traces))
                 cursor.sample = self.sample_version
             if cursor.weights != self.weights_version:
                 out.weights = self.weights_view()

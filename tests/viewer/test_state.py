@@ -189,3 +189,14 @@ def test_a_resumed_run_is_the_same_run_and_says_from_where():
     s = st.status()
     assert st.generation == gen and s["run"] == RUN and s["phase"] == "training" and st.samples == 2
     assert s["resumed"]["from_sample"] == 100
+
+
+def test_the_last_traced_sample_stays_when_later_samples_come_without_traces():
+    st = LiveState()
+    seq = present(st, 1, 1, 4, 4)  # with traces
+    for pop, n in (("input", 64), ("hidden", 16)):  # sample 2: no traces
+        st.apply(spikes(seq, pop, n, 2))
+        seq += 1
+    f = st.frame(Cursor())
+    assert f.sample.sample_id == 2 and not f.sample.traces
+    assert f.traced.sample_id == 1 and "hidden" in f.traced.traces and "hidden" in f.traced.spikes
