@@ -26,7 +26,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,9 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from pipeline.wiring import free_base_port
+from viewer.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -49,28 +51,7 @@ WATCH_JS = """() => { window.__seen = {};
   requestAnimationFrame(tick); }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def free_base_port(n: int = 11) -> int:
-    import random
-
-    for _ in range(100):
-        base = random.randint(20000, 60000)
-        socks = [socket.socket() for _ in range(n)]
-        try:
-            for k, s in enumerate(socks):
-                s.bind(("127.0.0.1", base + k))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 class Proc:

@@ -69,6 +69,31 @@ LINKS: dict[str, Link] = {l.name: l for l in (
 )}
 
 
+# Ports a pipeline uses from BYOB_BASE_PORT: every link, and the viewer's at offset 10.
+PORT_BLOCK = max(max(l.port_offset for l in LINKS.values()), 10) + 1
+
+
+def free_base_port(n: int = PORT_BLOCK) -> int:
+    """A free block of ``n`` consecutive loopback ports, so that several pipelines (tests,
+    benchmarks) on one machine never collide."""
+    import random
+    import socket
+
+    for _ in range(100):
+        base = random.randint(20000, 60000)
+        socks = [socket.socket() for _ in range(n)]
+        try:
+            for k, s in enumerate(socks):
+                s.bind(("127.0.0.1", base + k))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port block")
+
+
 def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | None = None) -> zmq.Socket:
     """The socket of ``role`` on a link: binds if ``role`` is the link's binder."""
     link = LINKS[link_name]

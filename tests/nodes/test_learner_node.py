@@ -11,7 +11,7 @@ import zmq
 
 from pipeline.messages import PRESENTATION, SpikeBatch
 from pipeline.wiring import open_socket
-from tests.pipeline.test_end_to_end import free_base_port
+from pipeline.wiring import free_base_port
 
 
 def test_leftover_presentations_without_a_job_are_dropped_not_spun_on(monkeypatch):

@@ -16,29 +16,10 @@ from pipeline.config import Config
 from pipeline.data import load_split
 from pipeline.trainer import train
 from store.models import load_model
+from pipeline.wiring import free_base_port
 from store.runs import list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
-def free_base_port(n: int = 12) -> int:
-    """A block of ``n`` free consecutive loopback ports, so runs never collide."""
-    import random
-    import socket
-
-    for _ in range(100):
-        base = random.randint(20000, 60000)
-        try:
-            socks = []
-            for k in range(n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + k))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 def env_with_ports() -> dict[str, str]:

@@ -9,11 +9,9 @@ and under test-output/viewer/. Skipped only where /usr/bin/chromium is missing.
 from __future__ import annotations
 
 import os
-import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from pipeline.wiring import free_base_port
+from viewer.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -86,27 +87,7 @@ class Proc:
         return self.p.returncode
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
-
-def free_base_port(n: int = 11) -> int:
-    """A block of ``n`` free consecutive loopback ports (the pipeline's links)."""
-    for _ in range(100):
-        base = random.randint(20000, 60000)
-        socks = [socket.socket() for _ in range(n)]
-        try:
-            for k, s in enumerate(socks):
-                s.bind(("127.0.0.1", base + k))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 def base_env() -> dict[str, str]:
