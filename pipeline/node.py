@@ -141,17 +141,27 @@ class NodeShell:
         if self.control.poll(100):
             self.on_control(self.receive(self.control))
 
+    def interrupts(self, msg: Message | None) -> bool:
+        """True, with ``stopping`` or ``aborted`` set and logged, if ``msg`` asks this
+        node to stop or to abort its current job; the one place that reads those commands."""
+        if not isinstance(msg, Control):
+            return False
+        if msg.command == "stop":
+            self.stopping = True
+            return True
+        if msg.command == "abort" and msg.run == self.run_id:
+            if not self.aborted:
+                self.log.warning("job %s aborted by the controller: %s", msg.run, msg.args.get("reason"))
+            self.aborted = True
+            return True
+        return False
+
     def interrupted(self) -> bool:
         """During a job: True once asked to stop or to abort the job (reads the control
         link without blocking; a message that is neither is counted and dropped)."""
         while not (self.stopping or self.aborted) and self.control.poll(0):
             msg = self.receive(self.control)
-            if isinstance(msg, Control) and msg.command == "abort" and msg.run == self.run_id:
-                self.log.warning("job %s aborted by the controller: %s", msg.run, msg.args.get("reason"))
-                self.aborted = True
-            elif isinstance(msg, Control) and msg.command == "stop":
-                self.stopping = True
-            elif msg is not None:
+            if not self.interrupts(msg) and msg is not None:
                 self.dropped["busy"] += 1
                 self.log.warning("ignored %s from %s while busy with job %s", getattr(msg, "command", msg.KIND),
                                  msg.sender, self.run_id)
@@ -167,11 +177,7 @@ class NodeShell:
                 return
             self.aborted = False
             self.run_job(job)
-        elif isinstance(msg, Control) and msg.command == "stop":
-            self.stopping = True
-        elif isinstance(msg, Control) and msg.command == "abort" and msg.run == self.run_id:
-            self.log.warning("job %s aborted by the controller: %s", msg.run, msg.args.get("reason"))
-            self.aborted = True
+        elif self.interrupts(msg) and self.aborted:
             self.on_abort()
 
     def on_abort(self) -> None:

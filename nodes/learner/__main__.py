@@ -17,7 +17,7 @@ from nodes.learner.core import LearnerCore, Plastic, plastic_of, training_progre
 from nodes.network.params import init_params
 from pipeline.config import Config
 from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, Control, SpikeBatch, WeightUpdate
+from pipeline.messages import PRESENTATION, SpikeBatch, WeightUpdate
 from pipeline.node import NodeShell
 from pipeline.wiring import open_socket
 
@@ -96,8 +96,7 @@ class LearnerNode(NodeShell):
                 msg = self.receive(self.control)
                 if isinstance(msg, WeightUpdate) and msg.run == self.run_id and msg.version == job.resume_from:
                     return msg
-                if isinstance(msg, Control) and msg.command in ("abort", "stop"):
-                    self.stopping |= msg.command == "stop"
+                if self.interrupts(msg):
                     return None
         self.log.error("job %s: no checkpoint %d arrived; giving the job up", job.run, job.resume_from)
         return None

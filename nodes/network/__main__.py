@@ -69,9 +69,7 @@ class NetworkNode(NodeShell):
                 msg = self.receive(sock)
                 if isinstance(msg, kind) and msg.run == self.run_id:
                     return msg
-                if isinstance(msg, Control) and msg.command in ("abort", "stop"):
-                    self.aborted |= msg.command == "abort"
-                    self.stopping |= msg.command == "stop"
+                if self.interrupts(msg):
                     return None
                 if msg is not None:  # another kind, or left over from an earlier run
                     self.dropped["unexpected-kind" if not isinstance(msg, kind) else "other-run"] += 1
@@ -160,18 +158,19 @@ class NetworkNode(NodeShell):
             res, attempts = present(core, params, split.X_train[ids], model.seed, msg.epoch, ids, msg.labels,
                                     n_trace=k_trace, spikes=msg.to_raster())
             t2 = time.perf_counter()
-            pred = classify(res.output_counts(), rng)
-            p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
-                           predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
-                           phase="train")
-            self.send(self.results, p)
-            self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p, traces=k % job.trace_every == 0)
+            # The learner first, so it learns while this node reports the sample.
             # One message per presentation: the four layers side by side on the neuron axis.
             self.send(self.to_learner, SpikeBatch.from_raster(
                 np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
                 run=self.run_id, seq=k, sender=self.name, population=PRESENTATION, dt=cfg.dt,
                 sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
                 weight_version=version))
+            pred = classify(res.output_counts(), rng)
+            p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
+                           predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
+                           phase="train")
+            self.send(self.results, p)
+            self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p, traces=k % job.trace_every == 0)
             t3 = time.perf_counter()
             params, version = self.apply(params, version, until=k + 1 if job.mode == "lockstep" else None)
             t4 = time.perf_counter()
@@ -217,10 +216,7 @@ class NetworkNode(NodeShell):
                 msg = self.receive(self.control)
                 if isinstance(msg, Control) and msg.command == "evaluated" and msg.run == self.run_id:
                     return float(msg.args["test_accuracy"]), tested
-                if isinstance(msg, Control) and msg.command == "stop":
-                    self.stopping = True
-                if isinstance(msg, Control) and msg.command == "abort" and msg.run == self.run_id:
-                    self.aborted = True
+                if self.interrupts(msg) and self.aborted:
                     break
             if eval_in not in events:
                 continue
