@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -36,6 +37,18 @@ def setup_logging(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+def ancestors() -> tuple[int, int | None]:
+    """(parent, grandparent) pids. honcho runs each command under a runner process of
+    its own, so the launcher is the grandparent; either one being reparented means the
+    launcher is gone. The grandparent is None where /proc cannot tell."""
+    parent = os.getppid()
+    try:
+        stat = Path(f"/proc/{parent}/stat").read_text()
+        return parent, int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return parent, None
+
+
 class NodeShell:
     role = "node"
 
@@ -52,6 +65,7 @@ class NodeShell:
         self.stopping = False
         self.aborted = False  # the controller gave up the running job (a node was lost)
         self.status: dict[str, Any] = {}
+        self._ancestors = ancestors()  # the launcher; if it dies unseen, this node must not linger
         self._hb_stop = threading.Event()
         self._hb = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -95,11 +109,18 @@ class NodeShell:
     def _beat(self) -> None:
         """Heartbeats from a thread with its own socket (sockets are not shared between
         threads), so a node busy compiling or simulating still proves it is alive; a
-        killed or stopped process falls silent."""
+        killed or stopped process falls silent. The same thread notices when the launcher
+        that started the node died without stopping it (SIGKILL): the node, or honcho's
+        runner process between it and the launcher, is reparented, and the node shuts
+        down instead of running on as an orphan."""
         sock = open_socket(self.ctx, "control", self.role, identity=self.name + HB_SUFFIX)
         seq = 0
         try:
             while not self._hb_stop.wait(HEARTBEAT_S):
+                if ancestors() != self._ancestors and not self.stopping:
+                    self.log.error("the launcher (pid %s) is gone; shutting down rather than run orphaned",
+                                   " or ".join(str(p) for p in self._ancestors if p))
+                    self.stopping = True
                 seq += 1
                 msg = Heartbeat(run=self.run_id, seq=seq, sender=self.name, node=self.name,
                                 time=time.time(), status={**self.status, "dropped": dict(self.dropped)})
