@@ -23,7 +23,6 @@ import uuid
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import zmq
 
 from pipeline.job import PipelineJob
@@ -31,7 +30,7 @@ from pipeline import security
 from pipeline.bus import BusHub
 from pipeline.messages import (Control, Heartbeat, Message, MessageError, Metrics, Prediction, RunInfo,
                                WeightUpdate, decode)
-from pipeline.trainer import predict
+from pipeline.tally import Tally
 from pipeline.node import HB_SUFFIX, setup_logging
 from pipeline.wiring import LINKS, open_socket
 
@@ -95,8 +94,8 @@ class Controller:
             return
         self.last_metrics = now
         st = self.status()
-        values = {"trained": self.train_preds, "tested": int(sum(len(i) for i in self.test_ids)),
-                  "running_accuracy": self.train_correct / max(self.train_preds, 1),
+        values = {"trained": self.tally.train_preds, "tested": self.tally.n_tested,
+                  "running_accuracy": self.tally.running_accuracy,
                   "samples_per_second": st["job"]["samples_per_second"],
                   "nodes_alive": sum(n["alive"] for n in st["nodes"].values()),
                   "nodes": len(st["nodes"]), "bus_forwarded": self.hub.forwarded,
@@ -166,22 +165,19 @@ class Controller:
         if not self.job or msg.run != self.job.wire_run:
             self.dropped["other-run"] += 1
             return
-        if msg.phase == "train":
-            self.train_preds += len(msg.sample_ids)
-            self.train_correct += int(np.sum(msg.predicted == msg.labels))
-        else:
-            self.test_ids.append(msg.sample_ids)
-            fresh = ~self.tested[msg.sample_ids]
-            self.counts[msg.sample_ids] = msg.counts
-            self.tested[msg.sample_ids] = True
-            if np.any(fresh) and self.tested.all():
-                self.all_tested()
+        try:
+            complete = self.tally.add(msg)
+        except ValueError as e:
+            self.dropped["bad-prediction"] += 1
+            self.log.warning("dropped a prediction from %s: %s", msg.sender, e)
+            return
+        if complete:
+            self.all_tested()
 
     def all_tested(self) -> None:
         """Every test sample is in, from however many workers: the predictions in sample
         order (ties broken by the model's seed, as in-process), the accuracy to the workers."""
-        preds = predict(self.counts, self.model_seed)
-        self.accuracy = float(np.mean(preds == self.y_test))
+        self.accuracy = self.tally.accuracy()
         self.tested_at = time.time()
         for ident in self.workers:
             self.send(ident, "evaluated", test_accuracy=self.accuracy)
@@ -222,8 +218,8 @@ class Controller:
         if self.job:
             elapsed = now - self.job_started
             running = {"run": self.job.run, "kind": self.job.kind, "mode": self.job.mode,
-                       "seconds": round(elapsed, 1), "trained": self.train_preds,
-                       "samples_per_second": round(self.train_preds / max(elapsed, 1e-9), 2)}
+                       "seconds": round(elapsed, 1), "trained": self.tally.train_preds,
+                       "samples_per_second": round(self.tally.train_preds / max(elapsed, 1e-9), 2)}
         return {"nodes": nodes, "job": running, "queued": [j.run for j in self.queue],
                 "finished": self.history[-10:], "dropped": dict(self.dropped),
                 "uptime_s": round(now - self.started, 1)}
@@ -265,12 +261,8 @@ class Controller:
         self.job = self.queue.pop(0)
         self.job_started = time.monotonic()
         self.done: dict[str, dict[str, Any]] = {}
-        self.test_ids: list[np.ndarray] = []
-        self.train_preds = self.train_correct = 0
         model, split = self.job.model_and_split()
-        self.model_seed, self.y_test = model.seed, split.y_test
-        self.counts = np.zeros((len(split.y_test), model.config.network.n_output), np.int32)
-        self.tested = np.zeros(len(split.y_test), bool)
+        self.tally = Tally(split.y_test, model.config.network.n_output, model.seed)
         self.accuracy: float | None = None
         self.tested_at = 0.0
         self.workers = up["network"]
@@ -327,9 +319,7 @@ class Controller:
                                       "reason": self.recovering["reason"]}))
         self.job, self.recovering = job, None
         self.done, self.restarted = {}, set()
-        self.tested[:] = False
-        self.test_ids = []
-        self.train_preds = self.train_correct = 0  # the running accuracy restarts with the samples
+        self.tally.restart()  # the running accuracy restarts with the samples
         for ident in self.participants:
             self.send(ident, "train", **job.to_dict())
         if v:
@@ -349,16 +339,16 @@ class Controller:
             self.poll_once(0)
         net = next((a for i, a in self.done.items() if i == self.workers[0]), {})
         starts = [a["eval_started"] for i, a in self.done.items() if i in self.workers and "eval_started" in a]
-        eval_rate = len(self.y_test) / max(self.tested_at - min(starts), 1e-9) if starts and self.tested_at else None
-        ids = np.concatenate(self.test_ids) if self.test_ids else np.zeros(0, np.int64)
+        n_test = len(self.tally.y_test)
+        eval_rate = n_test / max(self.tested_at - min(starts), 1e-9) if starts and self.tested_at else None
         result = {
             "run": self.job.run, "kind": self.job.kind, "mode": self.job.mode, "ok": error is None,
             "error": error, "model": net.get("model"), "test_accuracy": self.accuracy,
             "samples_per_second": net.get("samples_per_second"), "train_seconds": net.get("train_seconds"),
             "eval_samples_per_second": eval_rate, "workers": len(self.workers),
             "job_seconds": round(time.monotonic() - self.job_started, 3),
-            "test_predictions": int(len(ids)), "test_unique": int(len(np.unique(ids))),
-            "train_running_accuracy": self.train_correct / max(self.train_preds, 1),
+            "test_predictions": self.tally.n_tested, "test_unique": self.tally.n_unique,
+            "train_running_accuracy": self.tally.running_accuracy,
             "dropped": {"controller": dict(self.dropped),
                         **{i: n["status"].get("dropped", {}) for i, n in self.nodes.items()}},
         }
