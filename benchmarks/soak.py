@@ -133,7 +133,6 @@ def main() -> None:
     out = {"benchmark": "soak", "command": f"python -m benchmarks.soak --minutes {a.minutes:g} --pages {a.pages}",
            "minutes": a.minutes, "pages_per_viewer": a.pages, "rss_warm_kib": warm, "rss_end_kib": end, "rss_end_over_warm": ratio,
            "max_rss_ratio": max(ratio.values()) if ratio else None,
-           "jobs_finished": len(final.get("finished", [])),
            "runs_recorded": len(runs),
            "runs_not_done": {r["run"]: r.get("status") for r in runs if r.get("status") != "done"},
            "dropped_final": final.get("dropped"),
