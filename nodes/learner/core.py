@@ -24,6 +24,7 @@ from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from nodes.learner.stdp import stdp_delta, traces
 from nodes.network.core import delayed_inputs
@@ -90,7 +91,7 @@ class LearnerCore:
         taught output layers. ``progress`` is the training done so far in epochs
         (see ``training_progress``); the learning rates anneal with it."""
         return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
-                            jnp.float32(rate_scale(self.learn, progress)))
+                            np.float32(rate_scale(self.learn, progress)))  # not an eager jnp op
 
 
 def training_progress(epoch: int, k: int, n: int) -> float:

@@ -146,11 +146,9 @@ class NetworkNode(NodeShell):
             self.log.info("job %s: resuming at sample %d", job.run, version)
         k_trace = min(job.trace_neurons, cfg.n_hidden)
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
+        t = time.perf_counter()
+        msg = self.next_input(cfg) if job.resume_from < n_train else None
         for k in range(job.resume_from, n_train):
-            t = time.perf_counter()
-            msg = self.wait(self.spikes, SpikeBatch)
-            while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
-                msg = self.wait(self.spikes, SpikeBatch)
             if msg is None:
                 return None, version, k
             ids = msg.sample_ids
@@ -172,10 +170,15 @@ class NetworkNode(NodeShell):
             self.send(self.results, p)
             self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p, traces=k % job.trace_every == 0)
             t3 = time.perf_counter()
-            params, version = self.apply(params, version, until=k + 1 if job.mode == "lockstep" else None)
+            # Take the next input while the learner works: receiving and checking it is off
+            # the lock-step critical path (its presentation still waits for the weights).
+            msg = self.next_input(cfg) if k + 1 < n_train else None
             t4 = time.perf_counter()
-            for name, d in zip(spent, (t1 - t, t2 - t1, t3 - t2, t4 - t3)):
+            params, version = self.apply(params, version, until=k + 1 if job.mode == "lockstep" else None)
+            t5 = time.perf_counter()
+            for name, d in zip(spent, (t1 - t + t4 - t3, t2 - t1, t3 - t2, t5 - t4)):
                 spent[name] += d
+            t = time.perf_counter()
             self.status = {"trained": k + 1, "weight_version": version}
             if params is None:
                 return None, version, k
@@ -184,6 +187,13 @@ class NetworkNode(NodeShell):
             self.log.info("job %s: per training sample, ms: %s", job.run,
                           ", ".join(f"{k} {1e3 * v / n_train:.2f}" for k, v in spent.items()))
         return params, version, n_train
+
+    def next_input(self, cfg) -> SpikeBatch | None:
+        """The next training input of this run with the configured shape; None if asked to stop."""
+        msg = self.wait(self.spikes, SpikeBatch)
+        while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
+            msg = self.wait(self.spikes, SpikeBatch)
+        return msg
 
     def tell_weights(self, params, version: int) -> None:
         self.send(self.control, WeightUpdate(run=self.run_id, seq=self.next_seq(), sender=self.name,

@@ -169,9 +169,15 @@ class SpikingNet(bp.DynamicalSystem):
             return s_h, s_o
 
         outs = bm.for_loop(step, jnp.swapaxes(drive_in, 0, 1))
+        # Split the output layer's free and taught rows here, inside the compiled program:
+        # slicing eagerly afterwards costs a dispatch per slice.
         if not rasters:
-            return self.count_h.value, self.count_o.value
-        return tuple(jnp.swapaxes(x, 0, 1) for x in outs)
+            return self.count_h.value, self.split_output(self.count_o.value)[0]
+        outs = tuple(jnp.swapaxes(x, 0, 1) for x in outs)
+        free, taught = self.split_output(outs[1])
+        if n_trace:
+            return outs[0], free, taught, outs[2], self.split_output(outs[3])[0]
+        return outs[0], free, taught
 
     def split_output(self, x: jax.Array) -> tuple[jax.Array, jax.Array | None]:
         """(free, taught) rows of an output-layer array."""
@@ -188,6 +194,21 @@ class NetworkCore:
     def __init__(self, cfg: NetworkConfig) -> None:
         self.cfg = cfg
         self._nets: dict[tuple[int, bool], SpikingNet] = {}
+        self._on_device: dict[str, tuple[np.ndarray, jax.Array]] = {}
+
+    def device_params(self, params: NetParams) -> dict[str, jax.Array]:
+        """The parameters as device arrays. A NumPy array that is the very object given
+        last time is not copied again: the fixed parameters (masks, delays, heterogeneity)
+        cross once, only the learned ones each sample. Parameters are never changed in place."""
+        out = {}
+        for k, v in params.arrays().items():
+            if isinstance(v, np.ndarray):
+                seen = self._on_device.get(k)
+                if seen is None or seen[0] is not v:
+                    seen = self._on_device[k] = (v, jnp.asarray(v))
+                v = seen[1]
+            out[k] = v if isinstance(v, jax.Array) else jnp.asarray(v)
+        return out
 
     @staticmethod
     @lru_cache(maxsize=8)
@@ -236,13 +257,10 @@ class NetworkCore:
                 f"input spikes have shape {tuple(spikes.shape)}, expected (batch, "
                 f"{self.cfg.n_steps}, {self.cfg.n_input}) for t_present={self.cfg.t_present} ms "
                 f"at dt={self.cfg.dt} ms")
-        p = {k: jnp.asarray(v) for k, v in params.arrays().items()}
+        p = self.device_params(params)
         net = self.net(batch, labels is not None)
         out = net._run(p, jnp.asarray(spikes), self.teacher_current(labels, batch), jnp.asarray(noise[0]),
                        jnp.asarray(noise[1]), n_trace=n_trace, rasters=rasters)
         if not rasters:
-            return SimResult(None, None, None, n_hidden=out[0], n_output=net.split_output(out[1])[0])
-        free, taught = net.split_output(out[1])
-        if n_trace:
-            return SimResult(spikes, out[0], free, taught, out[2], net.split_output(out[3])[0])
-        return SimResult(spikes, out[0], free, taught)
+            return SimResult(None, None, None, n_hidden=out[0], n_output=out[1])
+        return SimResult(spikes, *out)
