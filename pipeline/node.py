@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import queue
 import signal
 import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import zmq
 
@@ -60,7 +61,8 @@ class NodeShell:
         self.run_id = ""
         self.seq = 0
         self.bus_seq = 0  # a sequence of its own, so a viewer can count what it missed
-        self._publish: zmq.Socket | None = None
+        self._outbox: queue.Queue = queue.Queue()
+        self._publisher: threading.Thread | None = None
         self.dropped: Counter[str] = Counter()
         self.stopping = False
         self.aborted = False  # the controller gave up the running job (a node was lost)
@@ -82,15 +84,42 @@ class NodeShell:
     def send(self, sock: zmq.Socket, msg: Message) -> None:
         sock.send_multipart(msg.to_wire(), copy=False)
 
-    def publish(self, msg: Message) -> None:
-        """Put ``msg`` (its seq is replaced) on the monitoring bus via the hub (lossless)."""
-        if self._publish is None:
-            self._publish = open_socket(self.ctx, "publish", self.role)
-        self.bus_seq += 1
-        self.send(self._publish, dataclasses.replace(msg, seq=self.bus_seq))
+    def publish(self, msg: Message | Callable[[], Iterable[Message]]) -> None:
+        """Put ``msg``, or the messages a callable makes, on the monitoring bus via the hub
+        (lossless). A thread of this node makes, numbers (its own bus sequence), encodes
+        and sends them in order, off the node's critical path: monitoring never delays
+        a presentation. The arrays handed over must not be changed afterwards."""
+        if self._publisher is None:
+            self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
+            self._publisher.start()
+        self._outbox.put(msg)
+
+    def flush_published(self) -> None:
+        """Wait until everything published so far is sent."""
+        if self._publisher is not None:
+            self._outbox.join()
+
+    def _publish_loop(self) -> None:
+        sock = open_socket(self.ctx, "publish", self.role)  # used by this thread only
+        try:
+            while True:
+                item = self._outbox.get()
+                try:
+                    if item is None:
+                        return
+                    for m in (item() if callable(item) else [item]):
+                        self.bus_seq += 1
+                        self.send(sock, dataclasses.replace(m, seq=self.bus_seq))
+                except Exception:  # noqa: BLE001 - a monitoring failure must not kill the node
+                    self.log.exception("could not publish")
+                finally:
+                    self._outbox.task_done()
+        finally:
+            sock.close(linger=2000)
 
     def tell(self, command: str, **args: Any) -> None:
         if command == "done":  # how much it published: the recorder knows when it has it all
+            self.flush_published()
             args["published"] = self.bus_seq
         self.send(self.control, Control(run=self.run_id, seq=self.next_seq(), sender=self.name,
                                         command=command, args=args))
@@ -132,6 +161,9 @@ class NodeShell:
             sock.close(linger=0)
 
     def close(self) -> None:
+        if self._publisher is not None:
+            self._outbox.put(None)
+            self._publisher.join(timeout=5)
         self._hb_stop.set()
         self._hb.join(timeout=2)
         security.stop_authenticator(self.ctx)

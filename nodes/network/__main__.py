@@ -252,16 +252,20 @@ class NetworkNode(NodeShell):
     def publish_sample(self, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
                        pred: Prediction, traces: bool = True) -> None:
         """What a viewer or the recorder sees of one training presentation: the input,
-        hidden and (free) output spikes, membrane traces and the prediction."""
-        common = dict(run=msg.run, seq=0, sender=self.name, dt=dt, sample_ids=msg.sample_ids)
-        for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output)):
-            self.publish(SpikeBatch.from_raster(raster, population=pop, labels=msg.labels, epoch=msg.epoch,
-                                                attempt=attempt, weight_version=version, **common))
-        for pop, v in (("hidden", res.v_hidden), ("output", res.v_output)):
-            if traces and v is not None and v.shape[-1]:
-                self.publish(Traces(population=pop, neurons=np.arange(v.shape[-1], dtype=np.int32),
-                                    values=np.asarray(v, np.float32), **common))
-        self.publish(pred)
+        hidden and (free) output spikes, membrane traces and the prediction (made and
+        sent by the publishing thread)."""
+        def messages():
+            common = dict(run=msg.run, seq=0, sender=self.name, dt=dt, sample_ids=msg.sample_ids)
+            for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output)):
+                yield SpikeBatch.from_raster(raster, population=pop, labels=msg.labels, epoch=msg.epoch,
+                                             attempt=attempt, weight_version=version, **common)
+            for pop, v in (("hidden", res.v_hidden), ("output", res.v_output)):
+                if traces and v is not None and v.shape[-1]:
+                    yield Traces(population=pop, neurons=np.arange(v.shape[-1], dtype=np.int32),
+                                 values=np.asarray(v, np.float32), **common)
+            yield pred
+
+        self.publish(messages)
 
     def apply(self, params, version: int, until: int | None):
         """Apply weight updates: wait until ``version >= until`` (lockstep, or the end of
