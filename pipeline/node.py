@@ -67,7 +67,9 @@ class NodeShell:
         self.stopping = False
         self.aborted = False  # the controller gave up the running job (a node was lost)
         self.status: dict[str, Any] = {}
-        self._ancestors = ancestors()  # the launcher; if it dies unseen, this node must not linger
+        # Under a launcher (honcho names its processes), a node must not outlive it; one
+        # started by hand (say with nohup on another host) is left alone.
+        self._ancestors = ancestors() if "HONCHO_PROCESS_NAME" in os.environ else None
         self._hb_stop = threading.Event()
         self._hb = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -139,14 +141,14 @@ class NodeShell:
         """Heartbeats from a thread with its own socket (sockets are not shared between
         threads), so a node busy compiling or simulating still proves it is alive; a
         killed or stopped process falls silent. The same thread notices when the launcher
-        that started the node died without stopping it (SIGKILL): the node, or honcho's
+        (honcho, or ``byob run``) died without stopping it (SIGKILL): the node, or honcho's
         runner process between it and the launcher, is reparented, and the node shuts
         down instead of running on as an orphan."""
         sock = open_socket(self.ctx, "control", self.role, identity=self.name + HB_SUFFIX)
         seq = 0
         try:
             while not self._hb_stop.wait(HEARTBEAT_S):
-                if ancestors() != self._ancestors and not self.stopping:
+                if self._ancestors and ancestors() != self._ancestors and not self.stopping:
                     self.log.error("the launcher (pid %s) is gone; shutting down rather than run orphaned",
                                    " or ".join(str(p) for p in self._ancestors if p))
                     self.stopping = True

@@ -1,6 +1,7 @@
 """The node shell in real processes: a node does not outlive its launcher killed with
 SIGKILL, whether it is the node's parent or honcho, which runs each command under a
-runner process of its own."""
+runner process of its own. (A node started by hand, without HONCHO_PROCESS_NAME, is not
+watched: it may be meant to outlive its shell.)"""
 
 from __future__ import annotations
 
