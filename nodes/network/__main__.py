@@ -1,11 +1,13 @@
 """Network process: presents input spike batches to the BrainPy core.
 
-Training (one sample per message): present with the teacher, publish the free output's
-prediction, hand the rasters to the learner (one ``presentation`` spike batch), then apply the learner's weights. In
-``lockstep`` mode it waits for the update of sample n before presenting n+1, which
-reproduces the in-process trainer exactly; in ``async`` mode it never waits and
-applies the newest weights that have arrived (each prediction records the weight
-version that made it).
+Training (one sample per message from the encoder): present with the teacher, hand the
+rasters to the learner (one ``presentation`` spike batch per sample), report the free
+output's prediction, publish, then apply the learner's weights. In ``lockstep`` mode it
+waits for the update of sample n before presenting n+1, which reproduces the in-process
+trainer exactly. In ``async`` mode it presents ``ASYNC_BATCH`` samples at once with the
+newest weights that have arrived, and waits only when the learner is more than
+``MAX_LAG`` samples behind, so weights lag by a bounded number of samples (each
+prediction and presentation records the weight version that made it).
 
 Evaluation fans out: every worker (``honcho start -c network=3``) pulls batches from the
 ``eval`` link; the training worker (network.1) hands its trained weights to the others
@@ -34,6 +36,10 @@ from pipeline.wiring import open_socket
 from store.models import save_model
 
 
+ASYNC_BATCH = 8  # async training: samples presented at once with the same weights
+MAX_LAG = 16  # async training: the network waits if the learner is more samples behind
+
+
 class NetworkNode(NodeShell):
     role = "network"
 
@@ -55,7 +61,8 @@ class NetworkNode(NodeShell):
         params = init_params(cfg, 0)
         x = np.full((INFER_BATCH, cfg.n_input), 8.0, np.float32)
         ids = np.arange(INFER_BATCH)
-        present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64), n_trace=PipelineJob().trace_neurons)
+        for b in (1, ASYNC_BATCH):  # lock-step and async training
+            present(core, params, x[:b], 0, 0, ids[:b], np.zeros(b, np.int64), n_trace=PipelineJob().trace_neurons)
         present(core, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
         small = retry_rows(1, INFER_BATCH)  # the re-run shape for a few quiet samples
         core.simulate(params, encode(x[:small], cfg, 0, 0, ids[:small]), core.reset_noise(0, 0, ids[:small]),
@@ -145,41 +152,51 @@ class NetworkNode(NodeShell):
             rng.random((version, cfg.n_output))  # the tie-breaking draws of the samples before it
             self.log.info("job %s: resuming at sample %d", job.run, version)
         k_trace = min(job.trace_neurons, cfg.n_hidden)
+        batch = ASYNC_BATCH if job.mode == "async" else 1
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
         t = time.perf_counter()
-        msg = self.next_input(cfg) if job.resume_from < n_train else None
-        for k in range(job.resume_from, n_train):
+        k = job.resume_from
+        msg = self.next_input(cfg) if k < n_train else None
+        while k < n_train:
             if msg is None:
                 return None, version, k
-            ids = msg.sample_ids
+            # Async: up to ``batch`` samples of one epoch presented at once with the same
+            # weights (one compiled call); lockstep: one sample, the learner's newest weights.
+            msgs, msg = [msg], None
+            while len(msgs) < batch and k + len(msgs) < n_train:
+                msg = self.next_input(cfg)
+                if msg is None or msg.epoch != msgs[0].epoch:
+                    break
+                msgs.append(msg)
+                msg = None
+            # A short batch is padded by repeating its last sample: one compiled shape.
+            rows = np.minimum(np.arange(batch), len(msgs) - 1)
+            ids = np.concatenate([msgs[r].sample_ids for r in rows])
+            labels = np.concatenate([msgs[r].labels for r in rows])
+            rasters = [m.to_raster() for m in msgs]
             t1 = time.perf_counter()
-            res, attempts = present(core, params, split.X_train[ids], model.seed, msg.epoch, ids, msg.labels,
-                                    n_trace=k_trace, spikes=msg.to_raster())
+            res, attempts = present(core, params, split.X_train[ids], model.seed, msgs[0].epoch, ids, labels,
+                                    n_trace=k_trace, spikes=np.concatenate([rasters[r] for r in rows]))
             t2 = time.perf_counter()
-            # The learner first, so it learns while this node reports the sample.
-            # One message per presentation: the four layers side by side on the neuron axis.
-            self.send(self.to_learner, SpikeBatch.from_raster(
-                np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
-                run=self.run_id, seq=k, sender=self.name, population=PRESENTATION, dt=cfg.dt,
-                sample_ids=ids, labels=msg.labels, epoch=msg.epoch, attempt=int(attempts[0]),
-                weight_version=version))
-            pred = classify(res.output_counts(), rng)
-            p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=ids, labels=msg.labels,
-                           predicted=pred.astype(np.int64), counts=res.output_counts(), weight_version=version,
-                           phase="train")
-            self.send(self.results, p)
-            self.publish_sample(msg, res, int(attempts[0]), version, cfg.dt, p, traces=k % job.trace_every == 0)
+            pred = classify(res.output_counts()[:len(msgs)], rng)
+            for j, m in enumerate(msgs):
+                self.report_sample(k + j, m, res.row(j), int(attempts[j]), version, cfg.dt, pred[j], job)
+            k += len(msgs)
             t3 = time.perf_counter()
             # Take the next input while the learner works: receiving and checking it is off
             # the lock-step critical path (its presentation still waits for the weights).
-            msg = self.next_input(cfg) if k + 1 < n_train else None
+            if msg is None and k < n_train:
+                msg = self.next_input(cfg)
             t4 = time.perf_counter()
-            params, version = self.apply(params, version, until=k + 1 if job.mode == "lockstep" else None)
+            # Lockstep: the update of the sample just presented. Async: whatever has arrived,
+            # waiting only if the learner fell more than MAX_LAG samples behind.
+            params, version = self.apply(params, version, until=k if job.mode == "lockstep"
+                                         else (k - MAX_LAG if version < k - MAX_LAG else None))
             t5 = time.perf_counter()
             for name, d in zip(spent, (t1 - t + t4 - t3, t2 - t1, t3 - t2, t5 - t4)):
                 spent[name] += d
             t = time.perf_counter()
-            self.status = {"trained": k + 1, "weight_version": version}
+            self.status = {"trained": k, "weight_version": version}
             if params is None:
                 return None, version, k
         params, version = self.apply(params, version, until=n_train)  # async: catch up at the end
@@ -187,6 +204,23 @@ class NetworkNode(NodeShell):
             self.log.info("job %s: per training sample, ms: %s", job.run,
                           ", ".join(f"{k} {1e3 * v / n_train:.2f}" for k, v in spent.items()))
         return params, version, n_train
+
+    def report_sample(self, k: int, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
+                      predicted: int, job: PipelineJob) -> None:
+        """One presented training sample: its rasters to the learner first (so it learns
+        while this node reports), its prediction to the controller, everything to the bus."""
+        # One message per presentation: the four layers side by side on the neuron axis.
+        self.send(self.to_learner, SpikeBatch.from_raster(
+            np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
+            run=self.run_id, seq=k, sender=self.name, population=PRESENTATION, dt=dt,
+            sample_ids=msg.sample_ids, labels=msg.labels, epoch=msg.epoch, attempt=attempt,
+            weight_version=version))
+        counts = res.output_counts()
+        p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=msg.sample_ids,
+                       labels=msg.labels, predicted=np.array([predicted], np.int64), counts=counts,
+                       weight_version=version, phase="train")
+        self.send(self.results, p)
+        self.publish_sample(msg, res, attempt, version, dt, p, traces=k % job.trace_every == 0)
 
     def next_input(self, cfg) -> SpikeBatch | None:
         """The next training input of this run with the configured shape; None if asked to stop."""

@@ -64,6 +64,10 @@ class SimResult:
             out.append(a)
         return SimResult(*out)
 
+    def row(self, j: int) -> "SimResult":
+        """Sample ``j`` of a batch, as a batch of one (NumPy results)."""
+        return SimResult(*(None if a is None else a[j:j + 1] for a in self._fields()))
+
     def output_counts(self) -> np.ndarray:
         if self.n_output is not None:
             return np.asarray(self.n_output, dtype=np.int32)
