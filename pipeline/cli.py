@@ -228,8 +228,10 @@ def cmd_status(a: argparse.Namespace) -> int:
 def cmd_submit(a: argparse.Namespace) -> int:
     if a.kind == "evaluate" and not a.model:
         raise UsageError("submit evaluate needs --model MODEL")
+    # Paths as this shell sees them: the controller may run in another directory.
     job = {"epochs": a.epochs, "samples": a.samples, "seed": a.seed, "split_seed": a.split_seed,
-           "mode": a.mode, "model_dir": a.model_dir, "model": a.model}
+           "mode": a.mode, "model_dir": str(Path(a.model_dir).resolve()),
+           "model": str(Path(a.model).resolve()) if a.model else None}
     r = _ask(a.kind, **job)
     _emit(r, a.json, [f"queued {a.kind} job {r['run']} (position {r['position']}); "
                       "`byob status` shows its progress"])

@@ -198,7 +198,9 @@ class Controller:
         if msg.command in ("train", "evaluate"):
             try:
                 job = PipelineJob.from_dict({**msg.args, "kind": msg.command, "run": new_run_id()})
-            except (TypeError, ValueError) as e:
+                if job.model:  # a missing, corrupt or foreign model is refused now, not at its turn
+                    job.model_and_split()
+            except (TypeError, ValueError, OSError) as e:  # ModelFileError is a ValueError
                 return reply(ok=False, error=f"bad job: {e}")
             self.queue.append(job)
             self.log.info("queued %s job %s from a client", job.kind, job.run)
@@ -258,10 +260,17 @@ class Controller:
         # Who takes part is fixed now, before anything slow (loading the model and data
         # below does not poll, so heartbeats wait and a node could look silent).
         up = self.roles_up()
-        self.job = self.queue.pop(0)
+        job = self.queue.pop(0)
+        try:
+            model, split = job.model_and_split()
+        except (ValueError, OSError) as e:  # e.g. its model file went away since it was queued
+            self.log.error("job %s cannot start: %s", job.run, e)
+            self.history.append({"run": job.run, "kind": job.kind, "ok": False, "test_accuracy": None,
+                                 "model": job.model, "error": str(e)})
+            return
+        self.job = job
         self.job_started = time.monotonic()
         self.done: dict[str, dict[str, Any]] = {}
-        model, split = self.job.model_and_split()
         self.tally = Tally(split.y_test, model.config.network.n_output, model.seed)
         self.accuracy: float | None = None
         self.tested_at = 0.0

@@ -254,6 +254,12 @@ def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
         assert [(r["kind"], r["status"]) for r in runs] == [("train", "done"), ("evaluate", "done")]
         assert runs[0]["model_out"] == model and runs[1]["model_in"] == model
         assert byob_cli("submit", "evaluate", env=env, cwd=tmp_path).returncode == 2  # no --model
+        junk = tmp_path / "stdp_model_20260101_000000.npz"
+        junk.write_bytes(b"not a model")
+        for bad in (junk, tmp_path / "missing.npz"):  # refused with the reason; the pipeline stays up
+            r = byob_cli("submit", "evaluate", "--model", str(bad), env=env, cwd=tmp_path)
+            assert r.returncode == 2 and "refused" in r.stderr and bad.name in r.stderr, r.stderr
+        assert byob_cli("status", env=env, cwd=tmp_path).returncode == 0
         assert byob_cli("stop", env=env, cwd=tmp_path).returncode == 0
         p.communicate(timeout=30)
         assert p.returncode == 0
