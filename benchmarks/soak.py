@@ -5,8 +5,9 @@ Run: ``python -m benchmarks.soak [--minutes 30] [--out FILE]`` (not part of the 
 `byob run` (async mode, the supervisor, the recorder, the Procfile's viewer) plus a
 second viewer server stay up while training jobs (1 epoch, async) and evaluation jobs
 are submitted back to back. ``--pages`` headless chromium pages (Playwright) stay open
-on each viewer server for the whole soak, so both viewers render what they receive. Every ``--every`` seconds it samples each process's
-resident memory (/proc) and the controller's status (samples/s, dropped counts).
+on each viewer server for the whole soak, so both viewers render what they receive.
+Every ``--every`` seconds it samples each process's resident memory (/proc) and the
+controller's status (samples/s, dropped counts).
 Reported: memory of every process after the first job (warm) and at the end, and
 their ratio (target: flat within 10%); messages dropped on training links (target 0:
 nodes' dropped counters and the recorder's missing counts); throughput over time.
@@ -113,7 +114,10 @@ def main() -> None:
                                     "dropped": st.get("dropped"),
                                     "node_dropped": {n: v.get("dropped") for n, v in st.get("nodes", {}).items()}})
                     print(json.dumps(samples[-1]), file=sys.stderr)
-                tabs[-1].wait_for_timeout(2_000) if tabs else time.sleep(2)
+                if tabs:  # the pages' event loop runs while the soak waits
+                    tabs[-1].wait_for_timeout(2_000)
+                else:
+                    time.sleep(2)
             t_end = time.time()  # let the jobs in hand finish, so every recorded run can end "done"
             while ((st := byob("status", env=env)).get("queued") or st.get("job")) and time.time() - t_end < 600:
                 time.sleep(2)
@@ -131,7 +135,8 @@ def main() -> None:
     ratio = {k: round(end[k] / warm[k], 3) for k in warm if k in end and warm[k]}
     rates = [s["samples_per_second"] for s in samples if s["samples_per_second"]]
     out = {"benchmark": "soak", "command": f"python -m benchmarks.soak --minutes {a.minutes:g} --pages {a.pages}",
-           "minutes": a.minutes, "pages_per_viewer": a.pages, "rss_warm_kib": warm, "rss_end_kib": end, "rss_end_over_warm": ratio,
+           "minutes": a.minutes, "pages_per_viewer": a.pages, "rss_warm_kib": warm, "rss_end_kib": end,
+           "rss_end_over_warm": ratio,
            "max_rss_ratio": max(ratio.values()) if ratio else None,
            "runs_recorded": len(runs),
            "runs_not_done": {r["run"]: r.get("status") for r in runs if r.get("status") != "done"},
