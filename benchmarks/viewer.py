@@ -22,6 +22,7 @@ Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer [--messages 200] [--samples
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -94,21 +95,37 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, Any]:
+@contextlib.contextmanager
+def watched_viewer(browser, pages: int):
+    """A viewer server on a bus of our own (a PUB socket) with ``pages`` browser pages
+    open on it; yields (pub, view, tabs) and closes them all afterwards."""
     import zmq
-
-    from pipeline.messages import Metrics
 
     ctx = zmq.Context()
     pub = ctx.socket(zmq.PUB)
     port = pub.bind_to_random_port("tcp://127.0.0.1")
     view = Proc(["pipeline.cli", "view", "--bus", f"tcp://127.0.0.1:{port}", "--port", str(free_port()),
                  "--store", "/nonexistent.zarr"], env())
+    tabs = []
     try:
         url = view.wait_for(r"byob viewer: (http://\S+)", 60).group(1)
-        tabs = [browser.new_page() for _ in range(pages)]
+        tabs.extend(browser.new_page() for _ in range(pages))
         for t in tabs:
             t.goto(url)
+        yield pub, view, tabs
+    finally:
+        for t in tabs:
+            t.close()
+        view.stop()
+        pub.close(0)
+        ctx.term()
+
+
+def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, Any]:
+    from pipeline.messages import Metrics
+
+    with watched_viewer(browser, pages) as (pub, view, tabs):
+        for t in tabs:
             t.get_by_text("Waiting for a pipeline").wait_for(timeout=60_000)
         page = tabs[0]
         page.evaluate(WATCH_JS)
@@ -129,12 +146,6 @@ def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, An
         time.sleep(1.0)
         seen = page.evaluate("() => window.__seen")
         rss1 = rss_mb(view.p.pid)
-        for t in tabs:
-            t.close()
-    finally:
-        view.stop()
-        pub.close(0)
-        ctx.term()
     lat = sorted(float(seen[str(k)]) - sent[k] for k in range(n) if str(k) in seen)
     if not lat:
         raise RuntimeError("the page never showed a benchmark message")
@@ -150,28 +161,17 @@ def memory(browser, minutes: float, rate: float = 20.0, pages: int = 4) -> dict[
     samples/s (input, hidden, output spikes, traces, prediction), metrics twice a second and
     a weight snapshot every 100 samples, for ``minutes``."""
     import numpy as np
-    import zmq
 
     from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
 
     rng = np.random.default_rng(0)
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    port = pub.bind_to_random_port("tcp://127.0.0.1")
-    view = Proc(["pipeline.cli", "view", "--bus", f"tcp://127.0.0.1:{port}", "--port", str(free_port()),
-                 "--store", "/nonexistent.zarr"], env())
     seq = {"network.1": 0, "controller": 0, "learner.1": 0}
-
-    def send(sender: str, make) -> None:
-        seq[sender] += 1
-        pub.send_multipart(make(seq[sender]).to_wire())
-
     rss: list[tuple[float, float]] = []
-    try:
-        url = view.wait_for(r"byob viewer: (http://\S+)", 60).group(1)
-        tabs = [browser.new_page() for _ in range(pages)]
-        for t in tabs:
-            t.goto(url)
+    with watched_viewer(browser, pages) as (pub, view, tabs):
+        def send(sender: str, make) -> None:
+            seq[sender] += 1
+            pub.send_multipart(make(seq[sender]).to_wire())
+
         t0 = time.monotonic()
         k = 0
         while time.monotonic() - t0 < minutes * 60:
@@ -201,12 +201,6 @@ def memory(browser, minutes: float, rate: float = 20.0, pages: int = 4) -> dict[
                 rss.append((round(time.monotonic() - t0, 1), round(rss_mb(view.p.pid), 1)))
                 tabs[0].wait_for_timeout(1)
             k += 1
-        for t in tabs:
-            t.close()
-    finally:
-        view.stop()
-        pub.close(0)
-        ctx.term()
     # The state's and the pages' bounded buffers (5,000 rows) fill in the first 5000 / rate s.
     settled = [m for t, m in rss if t >= 5000 / rate] or [m for _, m in rss]
     return {"minutes": minutes, "samples_per_s": rate, "pages": pages, "samples": k, "rss_mb": rss,
