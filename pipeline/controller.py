@@ -33,6 +33,7 @@ from pipeline.messages import (Control, Heartbeat, Message, MessageError, Metric
 from pipeline.tally import Tally
 from pipeline.node import HB_SUFFIX, setup_logging
 from pipeline.wiring import LINKS, open_socket
+from store.models import load_model
 
 # Nodes a job needs; the recorder too unless recording is off (BYOB_RECORD=0).
 ROLES = ("encoder", "network", "learner") + (("recorder",) if os.environ.get("BYOB_RECORD", "1") != "0" else ())
@@ -199,7 +200,7 @@ class Controller:
             try:
                 job = PipelineJob.from_dict({**msg.args, "kind": msg.command, "run": new_run_id()})
                 if job.model:  # a missing, corrupt or foreign model is refused now, not at its turn
-                    job.model_and_split()
+                    load_model(job.model)
             except (TypeError, ValueError, OSError) as e:  # ModelFileError is a ValueError
                 return reply(ok=False, error=f"bad job: {e}")
             self.queue.append(job)
