@@ -4,8 +4,10 @@ Run: ``python -m benchmarks.tuning '{"network": {...}, "learning": {...}}' EPOCH
 (``"_l2": c`` instead normalises each hidden neuron's input weights to L2 norm c). Prints one
 JSON line: test accuracy after each epoch, and diagnostics on the trained model: label
 assignment and a logistic regression on hidden spike counts (diagnostics only, not the
-prediction path), spikes per sample, output ties, silent neurons; with ``--long`` also the
-test accuracy when digits are shown for 400 and 800 ms.
+prediction path), spikes per sample, output ties, silent neurons; the per-epoch accuracy is
+at the test presentation time (``test_factor`` x t_present; runs before 2026-11-30 at t_present); with ``--long`` also the
+test accuracy when digits are shown for 400 and 800 ms; with ``--test-drive`` the test
+accuracy when test digits are shown at 2x, 3x and 4x the input rates (200 ms) and for 600 ms.
 
 ``benchmarks/results/tuning.jsonl`` holds the session's runs (two parallel runs at a time on
 the 2-core machine). Two configurations in it, ``network.hidden_teacher`` and
@@ -22,6 +24,7 @@ from nodes.network.core import NetworkCore
 
 ov = json.loads(sys.argv[1]); epochs = int(sys.argv[2]); split = int(sys.argv[3])
 long_eval = "--long" in sys.argv
+drive_eval = "--test-drive" in sys.argv
 cfg = Config(NetworkConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ov.get("network", {}).items()}),
              LearningConfig(**ov.get("learning", {})))
 s = load_split(split)
@@ -35,7 +38,7 @@ if "_l2" in ov:
     p = p.replace(w_ih=np.clip(w, 0, cfg.network.w_max).astype(np.float32))
 accs = []; outstat = {}
 def on_epoch(log, params):
-    c, pr = infer(params, cfg, s.X_test, 0)
+    c, pr = infer(params, cfg.testing(), s.X_test, 0)  # as `byob train` evaluates
     accs.append(round(float((pr == s.y_test).mean()), 4))
     srt = np.sort(c, 1)
     outstat.update(out_spikes=round(float(c.sum(1).mean()), 1), ties=round(float((srt[:, -1] == srt[:, -2]).mean()), 3))
@@ -47,6 +50,13 @@ for tp in ((400.0, 800.0) if long_eval else ()):
     c2 = Config(cfg.network.replace(t_present=tp), cfg.learning)
     _, pr2 = infer(r.params, c2, s.X_test, 0)
     long[f"acc_{int(tp)}ms"] = round(float((pr2 == s.y_test).mean()), 4)
+for name, change in ((("rate_x2", dict(max_rate=2 * cfg.network.max_rate)),
+                      ("rate_x3", dict(max_rate=3 * cfg.network.max_rate)),
+                      ("rate_x4", dict(max_rate=4 * cfg.network.max_rate)),
+                      ("t_600ms", dict(t_present=600.0))) if drive_eval else ()):
+    c2 = Config(cfg.network.replace(**change), cfg.learning)
+    _, pr2 = infer(r.params, c2, s.X_test, 0)
+    long[f"acc_{name}"] = round(float((pr2 == s.y_test).mean()), 4)
 # diagnostic: label assignment from hidden counts
 core = NetworkCore.for_config(cfg.network)
 def hcounts(X, ep):

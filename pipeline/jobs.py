@@ -22,7 +22,8 @@ from store.models import Model, load_model, save_model
 
 
 def accuracy(params, config: Config, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
-    counts, preds = infer(params, config, X, seed)
+    """Test accuracy, output counts and predictions, with the test presentation time."""
+    counts, preds = infer(params, config.testing(), X, seed)
     return float(np.mean(preds == y)) if len(y) else float("nan"), counts, preds
 
 

@@ -145,6 +145,14 @@ def _read_meta(path: Path, z: np.lib.npyio.NpzFile) -> dict[str, Any]:
     return meta
 
 
+def _upgrade_config(config: Any) -> Any:
+    """A model saved before ``test_factor`` existed is tested as it was: test_factor 1."""
+    net = config.get("network") if isinstance(config, dict) else None
+    if isinstance(net, dict) and "test_factor" not in net:
+        return {**config, "network": {**net, "test_factor": 1.0}}
+    return config
+
+
 def load_model(path: str | Path) -> Model:
     path = Path(path)
     if not path.is_file():
@@ -156,7 +164,7 @@ def load_model(path: str | Path) -> Model:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = _read_meta(path, z)
-            cfg = Config.from_dict(meta["config"])
+            cfg = Config.from_dict(_upgrade_config(meta["config"]))
             expected = NetParams.expected_shapes(cfg.network)
             names = set(expected)
             extra = set(z.files) - names - {"__meta__"}

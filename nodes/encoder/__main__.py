@@ -58,8 +58,9 @@ class EncoderNode(NodeShell):
                     return
                 sent += 1
                 self.status = {"sent": sent}
+        test_cfg = cfg.testing()  # test digits are shown longer (NetworkConfig.test_factor)
         for ids, pad in eval_batches(len(split.X_test)):
-            raster = encode(split.X_test[pad], cfg, model.seed, EVAL_EPOCH, pad)
+            raster = encode(split.X_test[pad], test_cfg, model.seed, EVAL_EPOCH, pad)
             if not self.push(SpikeBatch.from_raster(
                     raster, run=self.run_id, seq=self.next_seq(), sender=self.name, population="input",
                     dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH), self.eval_out):

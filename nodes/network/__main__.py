@@ -57,15 +57,15 @@ class NetworkNode(NodeShell):
     def warm_up(self) -> None:
         """Compile the default configuration's training and inference programs."""
         cfg = Config().network
-        core = NetworkCore.for_config(cfg)
+        core, test = NetworkCore.for_config(cfg), NetworkCore.for_config(cfg.testing())
         params = init_params(cfg, 0)
         x = np.full((INFER_BATCH, cfg.n_input), 8.0, np.float32)
         ids = np.arange(INFER_BATCH)
         for b in (1, ASYNC_BATCH):  # lock-step and async training
             present(core, params, x[:b], 0, 0, ids[:b], np.zeros(b, np.int64), n_trace=PipelineJob().trace_neurons)
-        present(core, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
+        present(test, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
         small = retry_rows(1, INFER_BATCH)  # the re-run shape for a few quiet samples
-        core.simulate(params, encode(x[:small], cfg, 0, 0, ids[:small]), core.reset_noise(0, 0, ids[:small]),
+        test.simulate(params, encode(x[:small], test.cfg, 0, 0, ids[:small]), test.reset_noise(0, 0, ids[:small]),
                       rasters=False)
 
     def wait(self, sock: zmq.Socket, kind: type, timeout_s: float | None = None):
@@ -249,6 +249,7 @@ class NetworkNode(NodeShell):
     def evaluate(self, job: PipelineJob, model, split, core, params, version: int, eval_in: zmq.Socket):
         """Evaluate the batches dealt to this worker until the controller, holding every
         test prediction, sends the accuracy; returns (accuracy, samples evaluated)."""
+        core = NetworkCore.for_config(core.cfg.testing())  # test digits are shown longer
         cfg = core.cfg
         poller = zmq.Poller()
         poller.register(eval_in, zmq.POLLIN)

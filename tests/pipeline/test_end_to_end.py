@@ -51,7 +51,7 @@ def test_byob_run_lockstep_reproduces_the_in_process_trainer(tmp_path):
     for k, v in straight.params.arrays().items():
         assert np.array_equal(piped.params.arrays()[k], v), k
     from pipeline.trainer import infer
-    _, preds = infer(straight.params, cfg, split.X_test, 4)
+    _, preds = infer(straight.params, cfg.testing(), split.X_test, 4)  # as evaluations run
     assert res["test_accuracy"] == pytest.approx(float(np.mean(preds == split.y_test)))
     for line in ("controller.1", "encoder.1", "network.1", "learner.1"):
         assert f"{line} stopped (rc=0)" in r.stderr

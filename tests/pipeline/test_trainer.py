@@ -52,3 +52,10 @@ def test_default_training_accuracy_over_split_seeds(tmp_path):
         _, summary = run_train(TrainJob(split_seed=k, model_dir=tmp_path), split=load_split(k))
         accs.append(summary["test_accuracy"])
     assert min(accs) >= 0.90 and np.mean(accs) >= 0.92, accs
+
+
+def test_test_presentations_last_test_factor_times_longer(small_cfg):
+    net = small_cfg.network
+    test = net.testing()
+    assert test.n_steps == round(net.test_factor * net.n_steps) and test.testing() == test
+    assert small_cfg.testing().network == test and small_cfg.testing().learning == small_cfg.learning

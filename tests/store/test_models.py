@@ -105,6 +105,16 @@ def test_wrong_version_and_tag(tmp_path, model):
         load_model(path)
 
 
+def test_a_model_saved_before_test_factor_is_tested_as_it_was(tmp_path, model):
+    path = save_model(model, tmp_path)
+    meta, arrays = _meta(path)
+    del meta["config"]["network"]["test_factor"]
+    _rewrite(path, meta, arrays)
+    back = load_model(path)
+    assert back.config.network.test_factor == 1.0
+    assert back.config.network.testing().n_steps == model.config.network.n_steps
+
+
 def test_wrong_shapes_dtypes_and_nan(tmp_path, model):
     path = save_model(model, tmp_path)
     meta, arrays = _meta(path)
