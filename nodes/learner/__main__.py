@@ -41,10 +41,9 @@ class LearnerNode(NodeShell):
         """Compile the default configuration's update."""
         cfg = Config()
         params = init_params(cfg.network, 0)
-        t, z = cfg.network.n_steps, np.zeros
-        LearnerCore(cfg.network, cfg.learning, params).update(
-            plastic_of(params), z((t, cfg.network.n_input), bool), z((t, cfg.network.n_hidden), bool),
-            z((t, cfg.network.n_output), bool), z((t, cfg.network.n_output), bool))
+        n = cfg.network
+        LearnerCore(n, cfg.learning, params).update_joined(
+            plastic_of(params), np.zeros((n.n_steps, n.n_input + n.n_hidden + 2 * n.n_output), bool))
 
     def step(self) -> None:
         events = dict(self.poller.poll(100))
@@ -117,11 +116,10 @@ class LearnerNode(NodeShell):
         self.pending[msg.seq] = msg
         # Presentations are learned from strictly in order.
         while self.version in self.pending:
-            raster = self.pending.pop(self.version).to_raster()[0]
-            r = dict(zip(POPULATIONS, np.split(raster, np.cumsum(widths)[:-1], axis=1)))
+            raster = self.pending.pop(self.version).to_raster()[0]  # POPULATIONS side by side
             e, k = divmod(self.version, self.per_epoch)
-            self.plastic = self.core.update(self.plastic, r["input"], r["hidden"], r["output"], r["taught"],
-                                            training_progress(self.first_epoch + e, k, self.per_epoch))
+            self.plastic = self.core.update_joined(self.plastic, raster,
+                                                   training_progress(self.first_epoch + e, k, self.per_epoch))
             self.version += 1
             update = self.snapshot()
             self.send(self.out, update)

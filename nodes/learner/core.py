@@ -59,6 +59,17 @@ def _compiled_update(net: NetworkConfig, learn: LearningConfig):
     return jax.jit(partial(_update_impl, net, learn))
 
 
+@lru_cache(maxsize=8)
+def _compiled_update_joined(net: NetworkConfig, learn: LearningConfig):
+    """The update taking one (T, n_input + n_hidden + 2 n_output) raster (the pipeline's
+    presentation message), split inside the program: one argument to transfer, not four."""
+    def joined(st, mask, delay, raster, scale):
+        edges = np.cumsum([net.n_input, net.n_hidden, net.n_output])
+        pre, hidden, free, taught = jnp.split(raster, edges, axis=1)
+        return _update_impl(net, learn, st, mask, delay, pre, hidden, free, taught, scale)
+    return jax.jit(joined)
+
+
 def _update_impl(n: NetworkConfig, lc: LearningConfig, st: Plastic, mask: jax.Array, delay: jax.Array,
                  pre: jax.Array, hidden: jax.Array, free: jax.Array, taught: jax.Array,
                  scale: jax.Array) -> Plastic:
@@ -84,6 +95,7 @@ class LearnerCore:
         self.mask = jnp.asarray(params.mask_ih, jnp.float32)
         self.delay = jnp.asarray(params.delay_ih)
         self._update = _compiled_update(net, learn)
+        self._update_joined = _compiled_update_joined(net, learn)
 
     def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
                taught: jax.Array, progress: float = 0.0) -> Plastic:
@@ -92,6 +104,13 @@ class LearnerCore:
         (see ``training_progress``); the learning rates anneal with it."""
         return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
                             np.float32(rate_scale(self.learn, progress)))  # not an eager jnp op
+
+
+    def update_joined(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
+        """``update`` of one presentation given as the input, hidden, free and taught
+        output rasters side by side on the neuron axis (T, n_input + n_hidden + 2 n_output)."""
+        return self._update_joined(st, self.mask, self.delay, raster,
+                                   np.float32(rate_scale(self.learn, progress)))
 
 
 def training_progress(epoch: int, k: int, n: int) -> float:

@@ -74,3 +74,17 @@ def test_learner_update_keeps_bounds_norms_and_raises_thresholds_of_active_neuro
     assert np.allclose(np.delete(dho, 3, axis=0), 0)  # silent hidden neurons: no change
     changed = np.abs(w - np.asarray(st.w_ih)).sum(0)
     assert changed[3] > 10 * np.delete(changed, 3).max()  # only the active neuron learned
+
+
+def test_the_joined_update_equals_the_update_of_the_four_rasters(small_cfg):
+    """The learner node passes one presentation raster (input, hidden, free, taught side by
+    side); the split inside the compiled update changes nothing."""
+    n = small_cfg.network
+    params = init_params(n, 0)
+    core = LearnerCore(n, small_cfg.learning, params)
+    raster = np.random.default_rng(1).random((n.n_steps, n.n_input + n.n_hidden + 2 * n.n_output)) < 0.05
+    parts = np.split(raster, np.cumsum([n.n_input, n.n_hidden, n.n_output]), axis=1)
+    a = core.update(plastic_of(params), *parts, 0.5)
+    b = core.update_joined(plastic_of(params), raster, 0.5)
+    for x, y in zip((a.w_ih, a.theta, a.w_ho), (b.w_ih, b.theta, b.w_ho)):
+        assert np.array_equal(np.asarray(x), np.asarray(y))
