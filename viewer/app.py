@@ -27,7 +27,11 @@ from store.runs import StoreError
 
 log = logging.getLogger("viewer.app")
 PERIOD_MS = 100  # the pipeline metrics at up to 10 frames/s
-HEAVY_S = 0.5  # everything else (rasters, sample, accuracy, header, ...) at up to 2 frames/s
+# Everything else (rasters, sample, accuracy, header, ...) at up to 2 frames/s; with more
+# browsers attached each redraws less often (HEAVY_S_PER_SESSION x sessions), so the
+# browsers' total drawing, which competes with the pipeline on its host, stays bounded.
+HEAVY_S = 0.5
+HEAVY_S_PER_SESSION = 0.25
 MAX_PENDING_BYTES = 1 << 20
 SPEEDS = {"¼×": 0.25, "½×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0, "16×": 16.0, "max": 0.0}
 LIVE = "live"
@@ -44,6 +48,11 @@ def pending_bytes(doc: Any) -> int:
         return total
     except AttributeError:
         return 0
+
+
+def heavy_period(sessions: int) -> float:
+    """Seconds between a session's full redraws when ``sessions`` browsers are attached."""
+    return max(HEAVY_S, HEAVY_S_PER_SESSION * sessions)
 
 
 def header_html(st: dict[str, Any]) -> str:
@@ -200,7 +209,7 @@ class Dashboard(pn.viewable.Viewer):
             self.skipped += 1  # this browser is behind: let it catch up, draw later
             return
         now = time.monotonic()
-        heavy = now - self.last_heavy >= HEAVY_S
+        heavy = now - self.last_heavy >= heavy_period(self.feed.state.sessions)
         if heavy:
             self.last_heavy = now
         frame = self.feed.state.frame(self.cursor, heavy=heavy)

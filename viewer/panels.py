@@ -85,10 +85,11 @@ class Rasters:
         self.layout = pn.Row(pn.Column(*cols_now), pn.Column(*cols_win))
 
     def update(self, frame: Frame) -> None:
-        st = frame.status
-        t_present, end = st["t_present"], st["samples"] * st["t_present"]
-        self.window_range.start = max(0.0, end - st["window"] * t_present)
-        self.window_range.end = max(end, t_present)
+        if frame.rasters is not None or frame.reset:  # the window moves with its spikes, not between
+            st = frame.status
+            t_present, end = st["t_present"], st["samples"] * st["t_present"]
+            self.window_range.start = max(0.0, end - st["window"] * t_present)
+            self.window_range.end = max(end, t_present)
         if frame.sample is not None:
             s = frame.sample
             for p, src in self.current.items():

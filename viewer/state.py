@@ -410,10 +410,10 @@ class LiveState:
                 out.traced = out.sample if t is cur or t is None else \
                     replace(t, spikes=dict(t.spikes), sizes=dict(t.sizes), traces=dict(t.traces))
                 cursor.sample = self.sample_version
-            if cursor.weights != self.weights_version:
+            if heavy and cursor.weights != self.weights_version:
                 out.weights = self.weights_view()
                 cursor.weights = self.weights_version
-            if cursor.confusion != self.confusion_version:
+            if heavy and cursor.confusion != self.confusion_version:
                 phase = "test" if self.conf["test"].any() else "train"
                 out.confusion = {"phase": phase, "matrix": self.conf[phase].copy()}
                 cursor.confusion = self.confusion_version

@@ -141,6 +141,7 @@ def test_frames_hand_each_session_only_what_changed_and_reset_on_a_new_run():
     st.apply(Metrics(run=RUN, seq=1, sender="controller", values={"trained": 2.0}))
     light = st.frame(a, heavy=False)  # a light frame: the metrics only, the rest later
     assert light.sample is None and light.rasters is None and list(light.series) == ["metrics"]
+    assert light.confusion is None and light.weights is None  # redrawn only on full frames
     fa, fb = st.frame(a), st.frame(b)
     assert fa.sample.sample_id == 2 and "metrics" not in fa.series and fa.rasters["input"]["t"].min() < T * DT
     assert list(fa.series["accuracy"]["sample"]) == [2]  # a: only the new row
@@ -200,3 +201,10 @@ def test_the_last_traced_sample_stays_when_later_samples_come_without_traces():
     f = st.frame(Cursor())
     assert f.sample.sample_id == 2 and not f.sample.traces
     assert f.traced.sample_id == 1 and "hidden" in f.traced.traces and "hidden" in f.traced.spikes
+
+
+def test_more_browsers_redraw_less_often():
+    from viewer.app import HEAVY_S, heavy_period
+
+    assert heavy_period(0) == heavy_period(1) == HEAVY_S
+    assert heavy_period(4) > heavy_period(2) >= HEAVY_S
