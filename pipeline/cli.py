@@ -320,9 +320,11 @@ def cmd_view(a: argparse.Namespace) -> int:
         raise UsageError("--port must be 0..65535 (0: any free port)")
     if a.rate < 0:
         raise UsageError("--rate must be >= 0 (0: as fast as possible)")
+    if not 0 <= a.nice <= 19:
+        raise UsageError("--nice must be 0..19 (0: the pipeline's priority)")
     try:
         return serve(ViewOptions(port=a.port, address=a.address, bus=a.bus, store=a.store, run=a.run,
-                                 rate=a.rate, origins=a.allow_origin, optional=a.optional))
+                                 rate=a.rate, origins=a.allow_origin, optional=a.optional, nice=a.nice))
     except ViewerError as e:
         raise UsageError(str(e)) from e
 
@@ -440,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--run", default=None, help="replay this recorded run (latest: the newest) "
                    "instead of watching the live bus")
     v.add_argument("--rate", type=float, default=1.0, help="replay speed (1: as recorded, 0: max)")
+    v.add_argument("--nice", type=int, default=10, help="lower the viewer's CPU priority by this much "
+                   "(0..19), so on a host it shares with the pipeline the nodes run first")
     v.add_argument("--optional", action="store_true", help="as in the Procfile: never exit on a start "
                    "failure (idle instead), move off a busy port, honour BYOB_VIEWER=0")
     v.set_defaults(fn=cmd_view)

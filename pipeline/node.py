@@ -59,7 +59,7 @@ class NodeShell:
         self.name = os.environ.get("HONCHO_PROCESS_NAME", self.role)
         # A node's main thread shares the GIL with its publisher thread; with Python's
         # default 5 ms switch interval a weight update that has arrived can wait that long
-        # behind a bus message being built (lock-step: +20% samples/s at 0.2 ms).
+        # behind a bus message being built; 0.2 ms bounds that wait.
         sys.setswitchinterval(float(os.environ.get("BYOB_SWITCH_INTERVAL_S", GIL_SWITCH_S)))
         self.log = setup_logging(self.name)
         self.ctx = zmq.Context()

@@ -39,6 +39,7 @@ class ViewOptions:
     rate: float = 1.0
     origins: list[str] = field(default_factory=list)
     optional: bool = False
+    nice: int = 10  # the viewer yields the CPU to the pipeline's nodes on a shared host
 
 
 def default_port() -> int:
@@ -77,6 +78,8 @@ def serve(o: ViewOptions, ready: Callable[[str], None] | None = None) -> int:
     """Run the viewer until SIGTERM / SIGINT; returns the exit code."""
     if o.optional and os.environ.get("BYOB_VIEWER", "1").lower() in OFF:
         return _idle("turned off (BYOB_VIEWER=0)")
+    if o.nice > 0:  # monitoring must not slow what it monitors: the nodes run first
+        os.nice(o.nice)
     port = o.port if o.port is not None else default_port()
     if port == 0 or (o.optional and not port_free(o.address, port)):
         if port:
