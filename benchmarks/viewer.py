@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         browser.close()
     if "memory" not in out and Path(a.out).exists():  # keep a memory figure measured apart
         old = json.loads(Path(a.out).read_text())
-        out.update({k: old[k] for k in ("memory", "memory_command") if k in old})
+        out.update({k: old[k] for k in ("memory", "memory_command", "cpu_split") if k in old})
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out))
     return 0
