@@ -105,7 +105,6 @@ class LearnerCore:
         return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
                             np.float32(rate_scale(self.learn, progress)))  # not an eager jnp op
 
-
     def update_joined(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
         """``update`` of one presentation given as the input, hidden, free and taught
         output rasters side by side on the neuron axis (T, n_input + n_hidden + 2 n_output)."""
