@@ -7,7 +7,8 @@ assignment and a logistic regression on hidden spike counts (diagnostics only, n
 prediction path), spikes per sample, output ties, silent neurons; the per-epoch accuracy is
 at the test presentation time (``test_factor`` x t_present; runs before 2026-11-30 at t_present); with ``--long`` also the
 test accuracy when digits are shown for 400 and 800 ms; with ``--test-drive`` the test
-accuracy when test digits are shown at 2x, 3x and 4x the input rates (200 ms) and for 600 ms.
+accuracy when test digits are shown at 2x, 3x and 4x the input rates (200 ms) and for 600 ms;
+with ``--test-factors=3,4,5`` the test accuracy at each of these test_factor values.
 
 ``benchmarks/results/tuning.jsonl`` holds the session's runs (two parallel runs at a time on
 the 2-core machine). Two configurations in it, ``network.hidden_teacher`` and
@@ -25,6 +26,7 @@ from nodes.network.core import NetworkCore
 ov = json.loads(sys.argv[1]); epochs = int(sys.argv[2]); split = int(sys.argv[3])
 long_eval = "--long" in sys.argv
 drive_eval = "--test-drive" in sys.argv
+factors = [float(f) for a in sys.argv if a.startswith("--test-factors=") for f in a.split("=", 1)[1].split(",")]
 cfg = Config(NetworkConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in ov.get("network", {}).items()}),
              LearningConfig(**ov.get("learning", {})))
 s = load_split(split)
@@ -57,6 +59,10 @@ for name, change in ((("rate_x2", dict(max_rate=2 * cfg.network.max_rate)),
     c2 = Config(cfg.network.replace(**change), cfg.learning)
     _, pr2 = infer(r.params, c2, s.X_test, 0)
     long[f"acc_{name}"] = round(float((pr2 == s.y_test).mean()), 4)
+for f in factors:  # the trained network tested at test_factor f (f x t_present per test digit)
+    c2 = Config(cfg.network.replace(test_factor=f), cfg.learning).testing()
+    _, pr2 = infer(r.params, c2, s.X_test, 0)
+    long[f"acc_test_factor_{f:g}"] = round(float((pr2 == s.y_test).mean()), 4)
 # diagnostic: label assignment from hidden counts
 core = NetworkCore.for_config(cfg.network)
 def hcounts(X, ep):

@@ -46,7 +46,7 @@ class NetworkConfig:
     # Test digits are shown test_factor x t_present: the homeostatic thresholds hold the
     # hidden layer near 10 spikes per training presentation, and a longer look gives the
     # frozen network's counts more evidence (benchmarks/results/accuracy.json).
-    test_factor: float = 3.0
+    test_factor: float = 4.0
     max_rate: float = 150.0  # Hz at pixel value 16
     # LIF membrane (SEED.md defaults)
     V_rest: float = -65.0
