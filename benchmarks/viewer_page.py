@@ -17,7 +17,7 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
 pages = int(sys.argv[2]); secs = float(sys.argv[3]); rate = 100.0
-def cpu():
+def cpu():  # its own /proc reader (as viewer_cpu's): it must also run against older checkouts
     out = collections.Counter()
     for p in Path("/proc").iterdir():
         if not p.name.isdigit(): continue
