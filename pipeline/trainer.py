@@ -41,10 +41,16 @@ def retry_rows(n: int, batch: int) -> int:
     return small if n <= small else batch
 
 
-def predict(counts: np.ndarray, seed: int) -> np.ndarray:
-    """Predictions of an evaluation from its output counts; the tie-breaking generator
-    is fixed by the seed, so the pipeline and the in-process evaluator agree."""
-    return classify(counts, np.random.default_rng([seed, 7]))
+def predict(counts: np.ndarray, seed: int, ids: np.ndarray | None = None) -> np.ndarray:
+    """Predictions of an evaluation from its output counts (rows: test samples ``ids``,
+    default 0..n-1). Ties are broken by each sample's own generator, fixed by the seed
+    and the sample id, so a network worker's published prediction of a sample, the
+    controller's merged accuracy and the in-process evaluator all agree."""
+    counts = np.asarray(counts)
+    ids = np.arange(len(counts)) if ids is None else np.asarray(ids)
+    best = counts.max(axis=1, keepdims=True) if len(counts) else counts
+    noise = np.array([np.random.default_rng([seed, 7, int(i)]).random(counts.shape[1]) for i in ids])
+    return np.argmax(np.where(counts == best, noise.reshape(counts.shape), -1.0), axis=1)
 
 
 def running_rng(seed: int) -> np.random.Generator:

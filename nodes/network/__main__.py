@@ -31,7 +31,8 @@ from pipeline.messages import PRESENTATION, Control, Prediction, SpikeBatch, Tra
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
-from pipeline.trainer import EVAL_EPOCH, INFER_BATCH, classify, present, retry_rows, running_rng, to_numpy
+from pipeline.trainer import EVAL_EPOCH, INFER_BATCH, classify, predict, present, retry_rows, running_rng, \
+    to_numpy
 from pipeline.wiring import open_socket
 from store.models import save_model
 
@@ -276,7 +277,7 @@ class NetworkNode(NodeShell):
             c = res.output_counts()[first]
             p = Prediction(
                 run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=uniq.astype(np.int64),
-                labels=msg.labels[first], predicted=np.argmax(c, 1).astype(np.int64), counts=c,
+                labels=msg.labels[first], predicted=predict(c, model.seed, uniq).astype(np.int64), counts=c,
                 weight_version=version, phase="test")
             self.send(self.results, p)
             self.publish(p)

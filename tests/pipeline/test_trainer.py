@@ -59,3 +59,14 @@ def test_test_presentations_last_test_factor_times_longer(small_cfg):
     test = net.testing()
     assert test.n_steps == round(net.test_factor * net.n_steps) and test.testing() == test
     assert small_cfg.testing().network == test and small_cfg.testing().learning == small_cfg.learning
+
+
+def test_a_worker_predicting_part_of_the_test_set_breaks_ties_as_the_whole_evaluation():
+    from pipeline.trainer import predict
+
+    counts = np.random.default_rng(0).integers(0, 3, (300, 10))  # many ties
+    whole = predict(counts, 5)
+    ids = np.arange(40, 300, 3)
+    assert np.array_equal(predict(counts[ids], 5, ids), whole[ids])
+    assert not np.array_equal(predict(counts, 6), whole)  # the seed matters
+    assert np.all(counts[np.arange(300), whole] == counts.max(1))  # always a most-spiking class
