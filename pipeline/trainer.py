@@ -28,9 +28,13 @@ ProgressFn = Callable[[int, int, float], None]  # (done, total, running accuracy
 def classify(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The output neuron with the most spikes; ties (all-silent included) broken at random."""
     counts = np.asarray(counts)
-    best = counts.max(axis=1, keepdims=True)
-    tied = counts == best
-    noise = rng.random(counts.shape)
+    return _most_spikes(counts, rng.random(counts.shape))
+
+
+def _most_spikes(counts: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """Per row, the column with the most spikes; among tied columns, the one with the
+    largest ``noise``."""
+    tied = counts == counts.max(axis=1, keepdims=True)
     return np.argmax(np.where(tied, noise, -1.0), axis=1)
 
 
@@ -48,9 +52,10 @@ def predict(counts: np.ndarray, seed: int, ids: np.ndarray | None = None) -> np.
     controller's merged accuracy and the in-process evaluator all agree."""
     counts = np.asarray(counts)
     ids = np.arange(len(counts)) if ids is None else np.asarray(ids)
-    best = counts.max(axis=1, keepdims=True) if len(counts) else counts
-    noise = np.array([np.random.default_rng([seed, 7, int(i)]).random(counts.shape[1]) for i in ids])
-    return np.argmax(np.where(counts == best, noise.reshape(counts.shape), -1.0), axis=1)
+    noise = np.empty(counts.shape)
+    for row, i in enumerate(ids):
+        noise[row] = np.random.default_rng([seed, 7, int(i)]).random(counts.shape[1])
+    return _most_spikes(counts, noise)
 
 
 def running_rng(seed: int) -> np.random.Generator:
