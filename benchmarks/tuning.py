@@ -47,22 +47,17 @@ def on_epoch(log, params):
 t = time.time()
 r = train(p, cfg, s.X_train, s.y_train, epochs, None, 0, on_epoch=on_epoch)
 el = time.time() - t
+# The trained network tested in other ways: each variant is a network config for infer.
+net = cfg.network
+variants = [(f"acc_{int(tp)}ms", net.replace(t_present=tp)) for tp in ((400.0, 800.0) if long_eval else ())]
+variants += [(f"acc_{name}", net.replace(**change)) for name, change in (
+    (("rate_x2", dict(max_rate=2 * net.max_rate)), ("rate_x3", dict(max_rate=3 * net.max_rate)),
+     ("rate_x4", dict(max_rate=4 * net.max_rate)), ("t_600ms", dict(t_present=600.0))) if drive_eval else ())]
+variants += [(f"acc_test_factor_{f:g}", net.replace(test_factor=f).testing()) for f in factors]
 long = {}
-for tp in ((400.0, 800.0) if long_eval else ()):
-    c2 = Config(cfg.network.replace(t_present=tp), cfg.learning)
-    _, pr2 = infer(r.params, c2, s.X_test, 0)
-    long[f"acc_{int(tp)}ms"] = round(float((pr2 == s.y_test).mean()), 4)
-for name, change in ((("rate_x2", dict(max_rate=2 * cfg.network.max_rate)),
-                      ("rate_x3", dict(max_rate=3 * cfg.network.max_rate)),
-                      ("rate_x4", dict(max_rate=4 * cfg.network.max_rate)),
-                      ("t_600ms", dict(t_present=600.0))) if drive_eval else ()):
-    c2 = Config(cfg.network.replace(**change), cfg.learning)
-    _, pr2 = infer(r.params, c2, s.X_test, 0)
-    long[f"acc_{name}"] = round(float((pr2 == s.y_test).mean()), 4)
-for f in factors:  # the trained network tested at test_factor f (f x t_present per test digit)
-    c2 = Config(cfg.network.replace(test_factor=f), cfg.learning).testing()
-    _, pr2 = infer(r.params, c2, s.X_test, 0)
-    long[f"acc_test_factor_{f:g}"] = round(float((pr2 == s.y_test).mean()), 4)
+for name, n2 in variants:
+    _, pr2 = infer(r.params, Config(n2, cfg.learning), s.X_test, 0)
+    long[name] = round(float((pr2 == s.y_test).mean()), 4)
 # diagnostic: label assignment from hidden counts
 core = NetworkCore.for_config(cfg.network)
 def hcounts(X, ep):
