@@ -34,7 +34,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from collections import Counter
+from typing import Any, Callable
 
 from pipeline.wiring import free_base_port
 from viewer.serve import free_port
@@ -166,13 +167,65 @@ def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, An
             "viewer_rss_mb": [round(rss0, 1), round(rss1, 1)]}
 
 
+def send_sample(send: Callable[[str, Callable[[int], Any]], None], rng, k: int, rate: float, *,
+                traces: bool, metrics: bool, weights: bool) -> None:
+    """The bus messages of synthetic training sample ``k`` through ``send(sender, make)``
+    (``make(seq)`` builds the message): input, hidden and output spikes, optionally the
+    hidden membrane traces, the prediction, optionally the controller's metrics and a
+    learner weight snapshot."""
+    import numpy as np
+
+    from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
+
+    label = k % 10
+    for pop, n, p_fire in (("input", 64, 0.02), ("hidden", 100, 0.001), ("output", 10, 0.002)):
+        raster = rng.random((1, 400, n)) < p_fire
+        send("network.1", lambda s: SpikeBatch.from_raster(
+            raster, run="bench", seq=s, sender="network.1", population=pop, dt=0.5,
+            sample_ids=[k], labels=[label]))
+    if traces:
+        send("network.1", lambda s: Traces(run="bench", seq=s, sender="network.1", population="hidden",
+                                           dt=0.5, sample_ids=np.array([k]), neurons=np.arange(4, dtype=np.int32),
+                                           values=rng.normal(-60, 3, (1, 400, 4)).astype(np.float32)))
+    send("network.1", lambda s: Prediction(run="bench", seq=s, sender="network.1", sample_ids=np.array([k]),
+                                           labels=np.array([label]), predicted=np.array([rng.integers(10)]),
+                                           counts=rng.integers(0, 5, (1, 10)).astype(np.int32),
+                                           phase="train"))
+    if metrics:
+        send("controller", lambda s: Metrics(run="bench", seq=s, sender="controller",
+                                             values={"trained": float(k), "samples_per_second": rate}))
+    if weights:
+        send("learner.1", lambda s: WeightUpdate(
+            run="bench", seq=s, sender="learner.1", version=k, samples_seen=k,
+            w_ih=rng.random((64, 100), dtype=np.float32), theta=np.zeros(100, np.float32),
+            w_ho=rng.random((100, 10), dtype=np.float32)))
+
+
+def cpu_seconds(kind: Callable[[str], str | None]) -> Counter:
+    """CPU seconds (user + system) used so far by each kind of process: ``kind(cmdline)``
+    names a process's kind, or None to leave it out."""
+    out: Counter = Counter()
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            stat = (p / "stat").read_text()
+            cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        name = kind(cmd)
+        if name:
+            f = stat.rsplit(")", 1)[1].split()
+            out[name] += (int(f[11]) + int(f[12])) / tick
+    return out
+
+
 def memory(browser, minutes: float, rate: float = 20.0, pages: int = 4) -> dict[str, Any]:
     """The viewer server's RSS while ``pages`` browsers watch a synthetic run: ``rate``
     samples/s (input, hidden, output spikes, traces, prediction), metrics twice a second and
     a weight snapshot every 100 samples, for ``minutes``."""
     import numpy as np
-
-    from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
 
     rng = np.random.default_rng(0)
     seq = {"network.1": 0, "controller": 0, "learner.1": 0}
@@ -186,27 +239,7 @@ def memory(browser, minutes: float, rate: float = 20.0, pages: int = 4) -> dict[
         k = 0
         while time.monotonic() - t0 < minutes * 60:
             time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
-            label = k % 10
-            for pop, n, p_fire in (("input", 64, 0.02), ("hidden", 100, 0.001), ("output", 10, 0.002)):
-                raster = rng.random((1, 400, n)) < p_fire
-                send("network.1", lambda s: SpikeBatch.from_raster(
-                    raster, run="bench", seq=s, sender="network.1", population=pop, dt=0.5,
-                    sample_ids=[k], labels=[label]))
-            send("network.1", lambda s: Traces(run="bench", seq=s, sender="network.1", population="hidden",
-                                               dt=0.5, sample_ids=np.array([k]), neurons=np.arange(4, dtype=np.int32),
-                                               values=rng.normal(-60, 3, (1, 400, 4)).astype(np.float32)))
-            send("network.1", lambda s: Prediction(run="bench", seq=s, sender="network.1", sample_ids=np.array([k]),
-                                                   labels=np.array([label]), predicted=np.array([rng.integers(10)]),
-                                                   counts=rng.integers(0, 5, (1, 10)).astype(np.int32),
-                                                   phase="train"))
-            if k % 10 == 0:
-                send("controller", lambda s: Metrics(run="bench", seq=s, sender="controller",
-                                                     values={"trained": float(k), "samples_per_second": rate}))
-            if k % 100 == 0:
-                send("learner.1", lambda s: WeightUpdate(
-                    run="bench", seq=s, sender="learner.1", version=k, samples_seen=k,
-                    w_ih=rng.random((64, 100), dtype=np.float32), theta=np.zeros(100, np.float32),
-                    w_ho=rng.random((100, 10), dtype=np.float32)))
+            send_sample(send, rng, k, rate, traces=True, metrics=k % 10 == 0, weights=k % 100 == 0)
             if k % int(rate * 10) == 0:
                 rss.append((round(time.monotonic() - t0, 1), round(rss_mb(view.p.pid), 1)))
                 tabs[0].wait_for_timeout(1)

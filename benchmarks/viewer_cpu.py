@@ -8,21 +8,11 @@ the run (from /proc). The ``cpu_split`` entry of ``results/viewer.json`` is
 import sys, threading, time, collections, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.viewer import pipeline_run, CHROMIUM, ARGS
+from benchmarks.viewer import pipeline_run, cpu_seconds, CHROMIUM, ARGS
 from playwright.sync_api import sync_playwright
-TCK = 100
+NODES = ("pipeline.controller", "nodes.encoder", "nodes.network", "nodes.learner", "-m viewer", "pipeline.cli run")
 def snap():
-    out = collections.Counter()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit(): continue
-        try:
-            st = (p / "stat").read_text(); cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError: continue
-        f = st.rsplit(")", 1)[1].split()
-        t = (int(f[11]) + int(f[12])) / TCK
-        key = "chromium" if "chromium" in cmd else next((m for m in ("pipeline.controller", "nodes.encoder", "nodes.network", "nodes.learner", "-m viewer", "pipeline.cli run") if m in cmd), None)
-        if key: out[key] += t
-    return out
+    return cpu_seconds(lambda cmd: "chromium" if "chromium" in cmd else next((m for m in NODES if m in cmd), None))
 pages = int(sys.argv[1]); n = int(sys.argv[2])
 with sync_playwright() as p:
     b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

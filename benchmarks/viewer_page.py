@@ -4,30 +4,21 @@ second) while N pages watch a synthetic feed of 100 training samples/s (spikes o
 three layers, predictions, traces every 10th sample, metrics, a weight snapshot every 100).
 
 Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer_page CODE_DIR PAGES SECONDS``; CODE_DIR
-is the checkout whose viewer is served (a worktree of an older commit gives the baseline).
+is the checkout whose viewer is served (a worktree of an older commit gives the baseline);
+the feed and the measuring are this checkout's.
 ``results/viewer_page.json`` holds the runs of this session (baseline and new, same hour).
 """
 import sys, time, json, collections
 from pathlib import Path
-ROOT = Path(sys.argv[1]); sys.path.insert(0, str(ROOT))
-import benchmarks.viewer as bv
-bv.ROOT = ROOT
-from benchmarks.viewer import watched_viewer, CHROMIUM, ARGS
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from playwright.sync_api import sync_playwright
-from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
+import benchmarks.viewer as bv
+from benchmarks.viewer import watched_viewer, send_sample, cpu_seconds, CHROMIUM, ARGS
+bv.ROOT = Path(sys.argv[1]).resolve()  # the viewer server runs the code of CODE_DIR
 pages = int(sys.argv[2]); secs = float(sys.argv[3]); rate = 100.0
-def cpu():  # its own /proc reader (as viewer_cpu's): it must also run against older checkouts
-    out = collections.Counter()
-    for p in Path("/proc").iterdir():
-        if not p.name.isdigit(): continue
-        try:
-            st = (p / "stat").read_text(); cmd = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError: continue
-        f = st.rsplit(")", 1)[1].split(); t = (int(f[11]) + int(f[12])) / 100
-        if "chromium" in cmd: out["chromium"] += t
-        elif "cli view" in cmd: out["viewer"] += t
-    return out
+def cpu():
+    return cpu_seconds(lambda cmd: "chromium" if "chromium" in cmd else "viewer" if "cli view" in cmd else None)
 with sync_playwright() as p:
     b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     rng = np.random.default_rng(0)
@@ -40,17 +31,7 @@ with sync_playwright() as p:
             t0 = time.monotonic(); k = 0
             while time.monotonic() - t0 < dur:
                 time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
-                label = k % 10
-                for pop, n, pf in (("input", 64, 0.02), ("hidden", 100, 0.001), ("output", 10, 0.002)):
-                    raster = rng.random((1, 400, n)) < pf
-                    send("network.1", lambda s: SpikeBatch.from_raster(raster, run="bench", seq=s, sender="network.1", population=pop, dt=0.5, sample_ids=[k], labels=[label]))
-                if k % 10 == 0:
-                    send("network.1", lambda s: Traces(run="bench", seq=s, sender="network.1", population="hidden", dt=0.5, sample_ids=np.array([k]), neurons=np.arange(4, dtype=np.int32), values=rng.normal(-60, 3, (1, 400, 4)).astype(np.float32)))
-                send("network.1", lambda s: Prediction(run="bench", seq=s, sender="network.1", sample_ids=np.array([k]), labels=np.array([label]), predicted=np.array([rng.integers(10)]), counts=rng.integers(0, 5, (1, 10)).astype(np.int32), phase="train"))
-                if k % 20 == 0:
-                    send("controller", lambda s: Metrics(run="bench", seq=s, sender="controller", values={"trained": float(k), "samples_per_second": rate}))
-                if k % 100 == 0:
-                    send("learner.1", lambda s: WeightUpdate(run="bench", seq=s, sender="learner.1", version=k, samples_seen=k, w_ih=rng.random((64, 100), dtype=np.float32), theta=np.zeros(100, np.float32), w_ho=rng.random((100, 10), dtype=np.float32)))
+                send_sample(send, rng, k, rate, traces=k % 10 == 0, metrics=k % 20 == 0, weights=k % 100 == 0)
                 k += 1
         feed(5.0)  # warm-up
         cdp = tabs[0].context.new_cdp_session(tabs[0]); cdp.send("Performance.enable")
