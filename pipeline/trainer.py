@@ -39,10 +39,23 @@ def _most_spikes(counts: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
 
 def retry_rows(n: int, batch: int) -> int:
-    """Rows to re-run ``n`` quiet samples of a ``batch``: an eighth of the batch if they
-    fit, else the whole batch. Two compiled shapes per batch size, no more."""
+    """The re-run shape for ``n`` quiet samples of a ``batch``: an eighth of the batch,
+    or the whole batch when more than half of it is quiet. Two compiled shapes per batch
+    size, no more."""
     small = max(1, batch // 8)
-    return small if n <= small else batch
+    return small if n <= batch // 2 else batch
+
+
+def retry_chunks(quiet: np.ndarray, batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The quiet rows of a ``batch`` to present again, as (rows, padded rows) chunks of
+    ``retry_rows`` rows each (padded by repeating): re-running only what is quiet, so 40
+    quiet samples of 256 cost two runs of 32 rows, not one of 256."""
+    size = retry_rows(len(quiet), batch)
+    out = []
+    for s in range(0, len(quiet), size):
+        rows = quiet[s:s + size]
+        out.append((rows, np.resize(rows, size)))
+    return out
 
 
 def predict(counts: np.ndarray, seed: int, ids: np.ndarray | None = None) -> np.ndarray:
@@ -82,12 +95,12 @@ def present(core: NetworkCore, params: NetParams, images: np.ndarray, seed: int,
         quiet = np.flatnonzero(res.hidden_counts().sum(1) < cfg.min_hidden_spikes)
         if not len(quiet):
             break
-        rows = np.resize(quiet, retry_rows(len(quiet), len(ids)))  # pad by repeating
-        lab = None if labels is None else np.asarray(labels)[rows]
-        again = core.simulate(params, encode(images[rows], cfg, seed, epoch, ids[rows], attempt),
-                              core.reset_noise(seed, epoch, ids[rows], attempt), lab, n_trace,
-                              rasters).to_numpy()
-        res = res.replace_rows(quiet, again, len(quiet))
+        for done, rows in retry_chunks(quiet, len(ids)):
+            lab = None if labels is None else np.asarray(labels)[rows]
+            again = core.simulate(params, encode(images[rows], cfg, seed, epoch, ids[rows], attempt),
+                                  core.reset_noise(seed, epoch, ids[rows], attempt), lab, n_trace,
+                                  rasters).to_numpy()
+            res = res.replace_rows(done, again, len(done))
         attempts[quiet] = attempt
     return res, attempts
 

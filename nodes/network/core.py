@@ -99,13 +99,14 @@ def neuron_layer(cfg: NetworkConfig, n: int, batch: int) -> bp.DynamicalSystem:
     return layer(*args, base_V_th=cfg.V_th, base_tau=cfg.tau)
 
 
-def delayed_inputs(spikes: jax.Array, delay: jax.Array) -> jax.Array:
-    """Shift each input channel i of (B, T, n) by ``delay[i]`` steps (zeros before)."""
-    t = spikes.shape[1]
-    dmax = int(spikes.shape[1])  # static upper bound; delays are clipped to T
-    pad = jnp.concatenate([jnp.zeros_like(spikes), spikes], axis=1)
-    idx = jnp.arange(t)[:, None] - jnp.clip(delay, 0, dmax)[None, :] + t
-    return jnp.take_along_axis(pad, jnp.broadcast_to(idx[None], spikes.shape), axis=1)
+def delayed_inputs(spikes: jax.Array, delay: jax.Array, time_axis: int = 1) -> jax.Array:
+    """Shift each input channel i (the last axis) of ``spikes`` by ``delay[i]`` steps
+    along ``time_axis`` (zeros before): (B, T, n) by default, (T, B, n) with ``time_axis=0``."""
+    t = spikes.shape[time_axis]
+    pad = jnp.concatenate([jnp.zeros_like(spikes), spikes], axis=time_axis)
+    idx = jnp.arange(t)[:, None] - jnp.clip(delay, 0, t)[None, :] + t  # delays clipped to T
+    idx = idx[None] if time_axis == 1 else idx[:, None]
+    return jnp.take_along_axis(pad, jnp.broadcast_to(idx, spikes.shape), axis=time_axis)
 
 
 class SpikingNet(bp.DynamicalSystem):
@@ -145,7 +146,10 @@ class SpikingNet(bp.DynamicalSystem):
         cfg = self.cfg
         self._reset(noise_h, noise_o)
         w_ih = p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
-        drive_in = delayed_inputs(spikes, p["delay_ih"]).astype(jnp.float32) @ w_ih
+        # Time-major from the start: transposing the bool spikes is cheap, transposing
+        # the (B, T, n_hidden) float drive afterwards was not.
+        drive_in = delayed_inputs(jnp.swapaxes(spikes, 0, 1), p["delay_ih"], time_axis=0
+                                  ).astype(jnp.float32) @ w_ih
         w_ho = p["w_ho"] * cfg.w_out_scale * p["gain_o"][None, :]
         dv_h = jnp.exp(-cfg.dt / p["tau_h"])
         dv_o = jnp.exp(-cfg.dt / p["tau_o"])
@@ -172,7 +176,7 @@ class SpikingNet(bp.DynamicalSystem):
                 return s_h, s_o, self.hidden.V.value[:, :n_trace], self.output.V.value
             return s_h, s_o
 
-        outs = bm.for_loop(step, jnp.swapaxes(drive_in, 0, 1))
+        outs = bm.for_loop(step, drive_in)
         # Split the output layer's free and taught rows here, inside the compiled program:
         # slicing eagerly afterwards costs a dispatch per slice.
         if not rasters:

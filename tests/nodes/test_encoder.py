@@ -1,6 +1,6 @@
 import numpy as np
 
-from nodes.encoder.core import encode, rates_hz
+from nodes.encoder.core import bernoulli_train, encode, rates_hz
 from pipeline.config import NetworkConfig
 
 
@@ -36,3 +36,19 @@ def test_retry_attempt_boosts_rates():
     n2 = encode(X, cfg, 0, 0, np.arange(20), attempt=2).sum()
     expected = (cfg.max_rate + 2 * cfg.retry_rate_step) / cfg.max_rate
     assert abs(n2 / n0 - expected) < 0.1
+
+
+def test_each_step_fires_independently_with_its_probability():
+    """The geometric-gap draw is a Bernoulli process: P(spike) = p in every step, and a
+    spike says nothing about the next step (no refractoriness, no bunching)."""
+    rng = np.random.default_rng(5)
+    for p in (0.002, 0.05, 0.4, 1.0):
+        out = np.zeros((4000, 50), bool)
+        bernoulli_train(rng, np.full(50, p), 4000, out)
+        n = out.size
+        assert abs(out.mean() - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-12
+        after = out[1:][out[:-1]]  # the steps right after a spike
+        assert abs(after.mean() - p) < 4 * np.sqrt(p * (1 - p) / len(after)) + 1e-12
+    out = np.zeros((100, 3), bool)
+    bernoulli_train(rng, np.array([0.0, 1.0, 0.0]), 100, out)
+    assert out[:, 1].all() and not out[:, [0, 2]].any()
