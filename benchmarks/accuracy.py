@@ -18,6 +18,8 @@ import time
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--model-seed", type=int, default=0, help="byob train --seed (initial weights and "
+                   "every spike train; 0 is the default)")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     runs = []
@@ -25,14 +27,15 @@ def main() -> None:
         for k in a.seeds:
             t = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--split-seed", str(k),
-                                "--model-dir", d, "--json"], capture_output=True, text=True, check=True)
+                                "--seed", str(a.model_seed), "--model-dir", d, "--json"], capture_output=True, text=True, check=True)
             wall = time.perf_counter() - t
             s = json.loads(r.stdout.strip().splitlines()[-1])
             runs.append({"split_seed": k, "test_accuracy": s["test_accuracy"], "wall_seconds": round(wall, 1),
                          "train_seconds": s["train_seconds"],
                          "train_samples_per_second": s["train_samples_per_second"]})
             print(runs[-1], file=sys.stderr)
-    out = {"benchmark": "accuracy", "command": "python -m benchmarks.accuracy", "runs": runs,
+    out = {"benchmark": "accuracy", "command": "python -m benchmarks.accuracy", "model_seed": a.model_seed,
+           "runs": runs,
            "mean_test_accuracy": statistics.mean(r["test_accuracy"] for r in runs),
            "max_wall_seconds": max(r["wall_seconds"] for r in runs)}
     text = json.dumps(out, indent=2)
