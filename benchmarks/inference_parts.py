@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nodes.encoder.core import encode
-from nodes.network.core import NetworkCore, delayed_inputs
+from nodes.network.core import NetworkCore, input_drive, input_weights
 from nodes.network.params import init_params
 from pipeline.config import NetworkConfig
 from pipeline.data import load_split
@@ -53,12 +53,7 @@ def parts(dt: float, batch: int) -> dict[str, float]:
     p = core.device_params(params)
     steps = cfg.n_steps
 
-    def w_ih(p):
-        return p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
-
-    @jax.jit
-    def dense(p, s):  # as SpikingNet._simulate computes it
-        return delayed_inputs(jnp.swapaxes(s, 0, 1), p["delay_ih"], time_axis=0).astype(jnp.float32) @ w_ih(p)
+    dense = jax.jit(lambda p, s: input_drive(cfg, p, s))  # what SpikingNet._simulate runs
 
     t_i, b_i, i_i = np.nonzero(np.swapaxes(spikes, 0, 1))
     cap = 1 << int(np.ceil(np.log2(max(len(t_i), 1))))
@@ -71,7 +66,7 @@ def parts(dt: float, batch: int) -> dict[str, float]:
 
     @jax.jit
     def scatter(p, ti, bi, ii):
-        w = w_ih(p)
+        w = input_weights(cfg, p)
         row = jnp.minimum(ti + jnp.clip(p["delay_ih"], 0, steps)[ii], steps)  # row T: dropped
         return jnp.zeros((steps + 1, batch, w.shape[1]), jnp.float32).at[row, bi].add(w[ii])[:steps]
 

@@ -201,6 +201,27 @@ def send_sample(send: Callable[[str, Callable[[int], Any]], None], rng, k: int, 
             w_ho=rng.random((100, 10), dtype=np.float32)))
 
 
+def synthetic_feed(pub, rate: float, rng) -> Callable[[float], None]:
+    """``feed(seconds)``: publish synthetic training samples on ``pub`` at ``rate`` per
+    second for that long, each through ``send_sample`` (hidden traces every 10th sample,
+    metrics every 20th, a weight snapshot every 100th). Sequence numbers go on from call
+    to call; sample numbers start at 0 in each."""
+    seq: Counter = Counter()
+
+    def send(sender: str, make) -> None:
+        seq[sender] += 1
+        pub.send_multipart(make(seq[sender]).to_wire())
+
+    def feed(seconds: float) -> None:
+        t0 = time.monotonic()
+        k = 0
+        while time.monotonic() - t0 < seconds:
+            time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
+            send_sample(send, rng, k, rate, traces=k % 10 == 0, metrics=k % 20 == 0, weights=k % 100 == 0)
+            k += 1
+    return feed
+
+
 def cpu_seconds(kind: Callable[[str], str | None]) -> Counter:
     """CPU seconds (user + system) used so far by each kind of process: ``kind(cmdline)``
     names a process's kind, or None to leave it out."""

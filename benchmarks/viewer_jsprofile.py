@@ -7,26 +7,18 @@ Run: ``JAX_PLATFORMS=cpu python -m benchmarks.viewer_jsprofile [SECONDS]`` (defa
 output is what ``results/viewer_jsprofile.txt`` holds. Only JavaScript is profiled: style
 recalculation, layout and painting show in ``benchmarks.viewer_page``'s renderer metrics.
 """
-import sys, time, collections
+import sys, collections
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 import numpy as np
 from playwright.sync_api import sync_playwright
-from benchmarks.viewer import watched_viewer, send_sample, CHROMIUM, ARGS
+from benchmarks.viewer import watched_viewer, synthetic_feed, CHROMIUM, ARGS
 secs=float(sys.argv[1]) if len(sys.argv)>1 else 10; rate=100.0
 with sync_playwright() as p:
     b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     rng = np.random.default_rng(0)
     with watched_viewer(b, 1) as (pub, view, tabs):
         tabs[0].get_by_text("Waiting for a pipeline").wait_for(timeout=60_000)
-        seq = collections.Counter()
-        def send(sender, make):
-            seq[sender] += 1; pub.send_multipart(make(seq[sender]).to_wire())
-        def feed(dur):
-            t0 = time.monotonic(); k = 0
-            while time.monotonic() - t0 < dur:
-                time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
-                send_sample(send, rng, k, rate, traces=k % 10 == 0, metrics=k % 20 == 0, weights=k % 100 == 0)
-                k += 1
+        feed = synthetic_feed(pub, rate, rng)
         feed(5.0)
         cdp = tabs[0].context.new_cdp_session(tabs[0])
         cdp.send("Profiler.enable"); cdp.send("Profiler.setSamplingInterval", {"interval": 200}); cdp.send("Profiler.start")

@@ -8,13 +8,13 @@ is the checkout whose viewer is served (a worktree of an older commit gives the 
 the feed and the measuring are this checkout's.
 ``results/viewer_page.json`` holds the runs of this session (baseline and new, same hour).
 """
-import sys, time, json, collections
+import sys, time, json
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from playwright.sync_api import sync_playwright
 import benchmarks.viewer as bv
-from benchmarks.viewer import watched_viewer, send_sample, cpu_seconds, CHROMIUM, ARGS
+from benchmarks.viewer import watched_viewer, synthetic_feed, cpu_seconds, CHROMIUM, ARGS
 bv.ROOT = Path(sys.argv[1]).resolve()  # the viewer server runs the code of CODE_DIR
 pages = int(sys.argv[2]); secs = float(sys.argv[3]); rate = 100.0
 def cpu():
@@ -24,15 +24,7 @@ with sync_playwright() as p:
     rng = np.random.default_rng(0)
     with watched_viewer(b, pages) as (pub, view, tabs):
         for t in tabs: t.get_by_text("Waiting for a pipeline").wait_for(timeout=60_000)
-        seq = collections.Counter()
-        def send(sender, make):
-            seq[sender] += 1; pub.send_multipart(make(seq[sender]).to_wire())
-        def feed(dur):
-            t0 = time.monotonic(); k = 0
-            while time.monotonic() - t0 < dur:
-                time.sleep(max(0.0, t0 + k / rate - time.monotonic()))
-                send_sample(send, rng, k, rate, traces=k % 10 == 0, metrics=k % 20 == 0, weights=k % 100 == 0)
-                k += 1
+        feed = synthetic_feed(pub, rate, rng)
         feed(5.0)  # warm-up
         cdp = tabs[0].context.new_cdp_session(tabs[0]); cdp.send("Performance.enable")
         m0 = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}

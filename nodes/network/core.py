@@ -109,6 +109,20 @@ def delayed_inputs(spikes: jax.Array, delay: jax.Array, time_axis: int = 1) -> j
     return jnp.take_along_axis(pad, jnp.broadcast_to(idx, spikes.shape), axis=time_axis)
 
 
+def input_weights(cfg: NetworkConfig, p: dict) -> jax.Array:
+    """The input->hidden weights as they act: masked, scaled (mV) and times each hidden
+    neuron's excitability gain."""
+    return p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
+
+
+def input_drive(cfg: NetworkConfig, p: dict, spikes: jax.Array) -> jax.Array:
+    """The input->hidden drive of (B, T, n_input) spikes, time-major (T, B, n_hidden):
+    delayed, then one dense product over all steps. Transposing the bool spikes first is
+    cheap; transposing the float drive afterwards was not."""
+    arrived = delayed_inputs(jnp.swapaxes(spikes, 0, 1), p["delay_ih"], time_axis=0)
+    return arrived.astype(jnp.float32) @ input_weights(cfg, p)
+
+
 class SpikingNet(bp.DynamicalSystem):
     """The network's BrainPy modules for one batch size."""
 
@@ -145,11 +159,7 @@ class SpikingNet(bp.DynamicalSystem):
                   noise_o: jax.Array, n_trace: int = 0, rasters: bool = True):
         cfg = self.cfg
         self._reset(noise_h, noise_o)
-        w_ih = p["w_ih"] * p["mask_ih"] * cfg.w_scale * p["gain_h"][None, :]
-        # Time-major from the start: transposing the bool spikes is cheap, transposing
-        # the (B, T, n_hidden) float drive afterwards was not.
-        drive_in = delayed_inputs(jnp.swapaxes(spikes, 0, 1), p["delay_ih"], time_axis=0
-                                  ).astype(jnp.float32) @ w_ih
+        drive_in = input_drive(cfg, p, spikes)
         w_ho = p["w_ho"] * cfg.w_out_scale * p["gain_o"][None, :]
         dv_h = jnp.exp(-cfg.dt / p["tau_h"])
         dv_o = jnp.exp(-cfg.dt / p["tau_o"])
