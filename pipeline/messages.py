@@ -129,6 +129,20 @@ class SpikeBatch(Message):
         out[rows, self.steps, self.neurons] = True
         return out
 
+    def select(self, lo: int, hi: int, population: str) -> "SpikeBatch":
+        """The events of neurons ``lo <= n < hi``, renumbered from 0, as a batch of
+        ``population``: one layer cut out of a presentation without rebuilding it from a
+        raster (the same message ``from_raster`` of that layer's raster gives)."""
+        if not 0 <= lo <= hi <= self.n_neurons:
+            raise ValueError(f"neurons {lo}..{hi} are not within 0..{self.n_neurons}")
+        keep = (self.neurons >= lo) & (self.neurons < hi)
+        rows = np.repeat(np.arange(len(self.sample_ids)), np.diff(self.offsets))
+        counts = np.bincount(rows[keep], minlength=len(self.sample_ids))
+        offsets = np.zeros(len(self.offsets), np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return dataclasses.replace(self, population=population, n_neurons=hi - lo, offsets=offsets,
+                                   steps=self.steps[keep], neurons=(self.neurons[keep] - lo).astype(np.int32))
+
     def validate(self) -> None:
         b = len(self.sample_ids)
         if self.n_neurons < 0 or self.n_steps < 0 or not self.dt > 0:
@@ -264,8 +278,21 @@ KINDS: dict[str, type[Message]] = {c.KIND: c for c in (SpikeBatch, WeightUpdate,
 BUS_KINDS = frozenset({"spikes", "weights", "prediction", "metrics", "traces", "run"})
 
 
-def _field_types(cls: type[Message]) -> dict[str, Any]:
-    return {f.name: f for f in dataclasses.fields(cls)}
+def _body_fields(cls: type[Message]) -> dict[str, tuple[Any, bool, bool]]:
+    """Per body field of ``cls``: (the Python type(s) it must hold or None, must be a map,
+    is a float), worked out once per kind instead of once per message."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.name in cls.ARRAYS or f.name in ("run", "seq", "sender"):
+            continue
+        kind = str(f.type)
+        want = {"int": int, "float": (int, float), "str": str, "bool": bool}.get(kind.split("[")[0])
+        out[f.name] = (want, kind.startswith("dict"), f.type == "float")
+    return out
+
+
+BODY_FIELDS = {kind: _body_fields(cls) for kind, cls in KINDS.items()}
+_WIRE_DTYPES = {name: np.dtype(name).newbyteorder("<") for name in ALLOWED_DTYPES}
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -329,25 +356,25 @@ def decode(frames: list[bytes]) -> Message:
                 or not isinstance(spec[2], list) or not 1 <= len(spec[2]) <= MAX_NDIM \
                 or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d for d in spec[2]):
             raise MessageError("bad-arrays", f"array spec {spec!r}"[:200])
-        dtype = np.dtype(spec[1]).newbyteorder("<")
+        dtype = _WIRE_DTYPES[spec[1]]
         count = math.prod(spec[2])  # exact: an int64 product could wrap around to the buffer size
         if count * dtype.itemsize != len(buf) or math.prod(max(d, 1) for d in spec[2]) > MAX_MESSAGE_BYTES:
             raise MessageError("bad-arrays", f"{spec[0]}: {len(buf)} bytes for shape {spec[2]} {spec[1]}")
         kwargs[spec[0]] = np.frombuffer(buf, dtype=dtype).astype(dtype.newbyteorder("="))\
             .reshape(spec[2])
-    fields = _field_types(cls)
+    fields = BODY_FIELDS[cls.KIND]
     for k, v in body.items():
         f = fields.get(k)
-        if f is None or k in cls.ARRAYS or k in ("run", "seq", "sender"):
+        if f is None:
             raise MessageError("bad-field", f"unexpected field {k!r} in {cls.KIND}")
-        want = {"int": int, "float": (int, float), "str": str, "bool": bool}.get(str(f.type).split("[")[0])
+        want, is_map, is_float = f
         if want is int and (not isinstance(v, int) or isinstance(v, bool)):
             raise MessageError("bad-field", f"{k} must be an integer")
         if want is not None and not isinstance(v, want):
-            raise MessageError("bad-field", f"{k} must be {f.type}")
-        if str(f.type).startswith("dict") and not isinstance(v, dict):
+            raise MessageError("bad-field", f"{k} must be {cls.__dataclass_fields__[k].type}")
+        if is_map and not isinstance(v, dict):
             raise MessageError("bad-field", f"{k} must be a map")
-        kwargs[k] = float(v) if f.type == "float" else v
+        kwargs[k] = float(v) if is_float else v
     msg = cls(run=run, seq=seq, sender=sender, **kwargs)
     msg.validate()
     return msg

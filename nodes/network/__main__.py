@@ -211,17 +211,18 @@ class NetworkNode(NodeShell):
         """One presented training sample: its rasters to the learner first (so it learns
         while this node reports), its prediction to the controller, everything to the bus."""
         # One message per presentation: the four layers side by side on the neuron axis.
-        self.send(self.to_learner, SpikeBatch.from_raster(
+        shown = SpikeBatch.from_raster(
             np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
             run=self.run_id, seq=k, sender=self.name, population=PRESENTATION, dt=dt,
             sample_ids=msg.sample_ids, labels=msg.labels, epoch=msg.epoch, attempt=attempt,
-            weight_version=version))
+            weight_version=version)
+        self.send(self.to_learner, shown)
         counts = res.output_counts()
         p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=msg.sample_ids,
                        labels=msg.labels, predicted=np.array([predicted], np.int64), counts=counts,
                        weight_version=version, phase="train")
         self.send(self.results, p)
-        self.publish_sample(msg, res, attempt, version, dt, p, traces=k % job.trace_every == 0)
+        self.publish_sample(shown, res, p, traces=k % job.trace_every == 0)
 
     def next_input(self, cfg) -> SpikeBatch | None:
         """The next training input of this run with the configured shape; None if asked to stop."""
@@ -285,16 +286,17 @@ class NetworkNode(NodeShell):
             self.status = {"tested": tested}
         return None, tested
 
-    def publish_sample(self, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
-                       pred: Prediction, traces: bool = True) -> None:
-        """What a viewer or the recorder sees of one training presentation: the input,
-        hidden and (free) output spikes, membrane traces and the prediction (made and
-        sent by the publishing thread)."""
+    def publish_sample(self, shown: SpikeBatch, res, pred: Prediction, traces: bool = True) -> None:
+        """What a viewer or the recorder sees of one training presentation (``shown``, the
+        message to the learner): the input, hidden and (free) output spikes cut out of it,
+        membrane traces and the prediction (made and sent by the publishing thread)."""
         def messages():
-            common = dict(run=msg.run, seq=0, sender=self.name, dt=dt, sample_ids=msg.sample_ids)
+            common = dict(run=shown.run, seq=0, sender=self.name, dt=shown.dt, sample_ids=shown.sample_ids)
+            lo = 0
             for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output)):
-                yield SpikeBatch.from_raster(raster, population=pop, labels=msg.labels, epoch=msg.epoch,
-                                             attempt=attempt, weight_version=version, **common)
+                n = raster.shape[-1]
+                yield shown.select(lo, lo + n, pop)  # numbered on the bus by the publisher
+                lo += n
             for pop, v in (("hidden", res.v_hidden), ("output", res.v_output)):
                 if traces and v is not None and v.shape[-1]:
                     yield Traces(population=pop, neurons=np.arange(v.shape[-1], dtype=np.int32),

@@ -26,7 +26,7 @@ def test_sparse_connectivity_stays_sparse_through_learning():
     rng = np.random.default_rng(0)
     t = cfg.n_steps
     st = LearnerCore(cfg, LearningConfig(), p).update(
-        plastic_of(p), rng.random((t, 64)) < 0.05, rng.random((t, 100)) < 0.02,
+        plastic_of(p), rng.random((t, 64)) < 0.05, rng.random((t, cfg.n_hidden)) < 0.02,
         np.zeros((t, 10), bool), np.zeros((t, 10), bool))
     assert np.all(np.asarray(st.w_ih)[~p.mask_ih] == 0)
 

@@ -56,7 +56,7 @@ def test_learner_update_keeps_bounds_norms_and_raises_thresholds_of_active_neuro
     T = net.n_steps
     rng = np.random.default_rng(0)
     pre = rng.random((T, 64)) < 0.05
-    hidden = np.zeros((T, 100), bool)
+    hidden = np.zeros((T, net.n_hidden), bool)
     hidden[50:150:10, 3] = True  # neuron 3 fires 10 times
     free = np.zeros((T, 10), bool)
     taught = np.zeros((T, 10), bool)

@@ -43,6 +43,21 @@ def test_spike_batch_round_trip_and_raster(data):
     assert np.array_equal(back.to_raster(), raster)
 
 
+@given(spike_batches(), st.data())
+@settings(max_examples=60, deadline=None)
+def test_a_layer_selected_from_a_presentation_is_the_layer_built_from_its_raster(data, draw):
+    raster, msg = data
+    n = msg.n_neurons
+    lo = draw.draw(st.integers(0, n))
+    hi = draw.draw(st.integers(lo, n))
+    want = SpikeBatch.from_raster(raster[:, :, lo:hi], run=msg.run, seq=msg.seq, population="hidden", dt=msg.dt,
+                                  sample_ids=msg.sample_ids, labels=msg.labels, epoch=msg.epoch,
+                                  weight_version=msg.weight_version)
+    same(msg.select(lo, hi, "hidden"), want)
+    with pytest.raises(ValueError):
+        msg.select(0, n + 1, "hidden")
+
+
 @given(runs, seqs, st.integers(1, 8), st.integers(1, 8), st.integers(1, 4))
 @settings(max_examples=30, deadline=None)
 def test_weights_prediction_round_trip(run, seq, i, h, o):

@@ -43,16 +43,16 @@ def test_a_small_training_run_clearly_beats_chance(tmp_path, small_cfg, digits):
 
 @pytest.mark.slow
 def test_default_training_accuracy_over_split_seeds(tmp_path):
-    """The default `byob train` on split seeds 0-4 (about 7 minutes). Measured means of
-    93.1% and 94.0% over two sets of random draws (benchmarks/results/accuracy.json);
-    the project's target of 95% is not reached yet."""
+    """The default `byob train` on split seeds 0-4 (about 10 minutes) reaches the project's
+    target, a mean of 95%. Measured: 95.6, 96.5, 95.2, 96.1, 95.2% (mean 95.7%,
+    benchmarks/results/accuracy.json)."""
     from pipeline.data import load_split
 
     accs = []
     for k in range(5):
         _, summary = run_train(TrainJob(split_seed=k, model_dir=tmp_path), split=load_split(k))
         accs.append(summary["test_accuracy"])
-    assert min(accs) >= 0.91 and np.mean(accs) >= 0.925, accs
+    assert min(accs) >= 0.94 and np.mean(accs) >= 0.95, accs
 
 
 def test_test_presentations_last_test_factor_times_longer(small_cfg):
