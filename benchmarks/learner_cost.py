@@ -11,7 +11,8 @@ from pipeline.config import Config
 from nodes.network.params import init_params
 from nodes.learner.core import LearnerCore, plastic_of
 cfg = Config(); n = cfg.network
-r = np.random.default_rng(0).random((1, n.n_steps, 184)) < 0.02
+width = n.n_input + n.n_hidden + 2 * n.n_output  # the presentation's four layers
+r = np.random.default_rng(0).random((1, n.n_steps, width)) < 0.02
 fr = SpikeBatch.from_raster(r, run="r", seq=1, sender="n", population=PRESENTATION, dt=0.5, sample_ids=np.array([1]), labels=np.array([1]), epoch=0, attempt=0, weight_version=0).to_wire()
 fr = [bytes(f) for f in fr]
 p = init_params(n, 0); lc = LearnerCore(n, cfg.learning, p); st = plastic_of(p)
@@ -19,8 +20,8 @@ T = {}
 def step():
     global st
     t0 = time.perf_counter(); m = decode(fr); raster = m.to_raster()[0]
-    t1 = time.perf_counter(); parts = np.split(raster, np.cumsum([64, 100, 10, 10])[:-1], axis=1)
-    st = lc.update(st, *parts, 0.5)
+    t1 = time.perf_counter()
+    st = lc.update_joined(st, raster, 0.5)  # as the node does
     t2 = time.perf_counter()
     w = WeightUpdate(run="r", seq=1, sender="l", version=1, samples_seen=1, w_ih=np.asarray(st.w_ih), theta=np.asarray(st.theta), w_ho=np.asarray(st.w_ho))
     t3 = time.perf_counter(); w.to_wire(); t4 = time.perf_counter()
