@@ -88,3 +88,25 @@ def test_the_joined_update_equals_the_update_of_the_four_rasters(small_cfg):
     b = core.update_joined(plastic_of(params), raster, 0.5)
     for x, y in zip((a.w_ih, a.theta, a.w_ho), (b.w_ih, b.theta, b.w_ho)):
         assert np.array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("active", [0, 1, 3, 12, 13, 40])
+def test_the_update_on_active_columns_equals_the_update_on_all_columns(active):
+    """The learner works on the columns of the hidden neurons that spiked when they are at
+    most ACTIVE_CAP (12), on the full matrices otherwise; both give the same weights."""
+    net = NetworkConfig(dt=1.0, n_hidden=48)
+    p = init_params(net, 0)
+    rng = np.random.default_rng(active)
+    T = net.n_steps
+    pre = rng.random((T, net.n_input)) < 0.05
+    hidden = np.zeros((T, net.n_hidden), bool)
+    for j in rng.choice(net.n_hidden, active, replace=False):
+        hidden[rng.choice(T, 3, replace=False), j] = True
+    free, taught = rng.random((2, T, net.n_output)) < 0.02
+    st = plastic_of(p)
+    sparse = LearnerCore(net, LearningConfig(), p).update(st, pre, hidden, free, taught, 0.3)
+    dense = LearnerCore(net, LearningConfig(), p, cap=0).update(st, pre, hidden, free, taught, 0.3)
+    for a, b in zip((sparse.w_ih, sparse.theta, sparse.w_ho), (dense.w_ih, dense.theta, dense.w_ho)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    changed = np.abs(np.asarray(sparse.w_ih) - p.w_ih).max(axis=0)
+    assert (changed[hidden.any(axis=0)] > 1e-6).all()  # each active neuron's inputs learned
