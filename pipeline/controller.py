@@ -70,6 +70,7 @@ class Controller:
         self.job: PipelineJob | None = None
         self.history: list[dict[str, Any]] = []
         self.started = time.monotonic()
+        self.monitored: bool | None = None  # what the nodes were last told (see watched)
         self.stopping = False
         self.seq = 0
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
@@ -104,6 +105,22 @@ class Controller:
                       sum(n.get("dropped", {}).values()) for n in st["nodes"].values())}
         self.publish(Metrics(run=self.job.wire_run, seq=0, sender="controller",
                              values={k: float(v) for k, v in values.items()}))
+
+    def watched(self) -> bool:
+        """Whether anyone takes the nodes' monitoring messages: a subscriber on the bus (a
+        viewer, ``byob`` tools) or an attached recorder."""
+        return self.hub.subscribers > 0 or self.hub.recording.is_set()
+
+    def tell_monitoring(self, idents: list[str] | None = None, force: bool = False) -> None:
+        """Tell the nodes whether to publish, when that changed (or ``force``): unwatched,
+        they skip making the per-sample monitoring messages; a viewer attaching turns
+        them back on within a poll (about 100 ms)."""
+        on = self.watched()
+        if on == self.monitored and not force:
+            return
+        self.monitored = on
+        for ident in idents if idents is not None else [i for ids in self.roles_up().values() for i in ids]:
+            self.send(ident, "monitor", on=on)
 
     def poll_once(self, timeout_ms: int = 100) -> None:
         events = dict(self.poller.poll(timeout_ms))
@@ -286,7 +303,8 @@ class Controller:
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
                              mode=self.job.mode, model=self.job.model or "", time=time.time(),
                              job=self.job.to_dict(), config=model.config.to_dict()))
-        for ident in (i for ids in up.values() for i in ids):
+        self.tell_monitoring(self.participants, force=True)
+        for ident in self.participants:
             self.send(ident, "train", **self.job.to_dict())
 
     # -- recovery ------------------------------------------------------------------------
@@ -330,6 +348,7 @@ class Controller:
         self.job, self.recovering = job, None
         self.done, self.restarted = {}, set()
         self.tally.restart()  # the running accuracy restarts with the samples
+        self.tell_monitoring(self.participants, force=True)  # a restarted node starts watched
         for ident in self.participants:
             self.send(ident, "train", **job.to_dict())
         if v:
@@ -401,6 +420,8 @@ class Controller:
         while not self.stopping:
             self.poll_once()
             self.publish_metrics()
+            if self.job is not None:
+                self.tell_monitoring(self.participants)
             lost = self.lost()
             if self.job is None:
                 if self.queue and self.ready():

@@ -219,7 +219,7 @@ class Control(Message):
     KIND: ClassVar[str] = "control"
     COMMANDS: ClassVar[frozenset[str]] = frozenset(
         {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done",
-         "evaluated", "abort"})
+         "evaluated", "abort", "monitor"})
 
     def validate(self) -> None:
         if self.command not in self.COMMANDS:

@@ -73,6 +73,11 @@ class NodeShell:
         self.stopping = False
         self.aborted = False  # the controller gave up the running job (a node was lost)
         self.status: dict[str, Any] = {}
+        # Whether anyone takes what this node publishes (a viewer or tool subscribed to the
+        # bus, or a recorder): the controller says so with a "monitor" command. Unwatched,
+        # the per-sample monitoring messages are not even made.
+        self.monitoring = True
+        self.unpublished = 0
         # Under a launcher (honcho names its processes), a node must not outlive it; one
         # started by hand (say with nohup on another host) is left alone.
         self._ancestors = ancestors() if "HONCHO_PROCESS_NAME" in os.environ else None
@@ -96,7 +101,11 @@ class NodeShell:
         """Put ``msg``, or the messages a callable makes, on the monitoring bus via the hub
         (lossless). A thread of this node makes, numbers (its own bus sequence), encodes
         and sends them in order, off the node's critical path: monitoring never delays
-        a presentation. The arrays handed over must not be changed afterwards."""
+        a presentation. The arrays handed over must not be changed afterwards. Nothing is
+        made or sent while no one watches the bus (``monitoring`` off)."""
+        if not self.monitoring:
+            self.unpublished += 1
+            return
         if self._publisher is None:
             self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
             self._publisher.start()
@@ -207,6 +216,12 @@ class NodeShell:
         node to stop or to abort its current job; the one place that reads those commands."""
         if not isinstance(msg, Control):
             return False
+        if msg.command == "monitor":  # not an interrupt: whether anyone watches the bus
+            on = bool(msg.args.get("on", True))
+            if on != self.monitoring:
+                self.log.info("bus %s: %s publishing", "watched" if on else "unwatched", "resuming" if on else "pausing")
+            self.monitoring = on
+            return False
         if msg.command == "stop":
             self.stopping = True
             return True
@@ -222,7 +237,7 @@ class NodeShell:
         link without blocking; a message that is neither is counted and dropped)."""
         while not (self.stopping or self.aborted) and self.control.poll(0):
             msg = self.receive(self.control)
-            if not self.interrupts(msg) and msg is not None:
+            if not self.interrupts(msg) and msg is not None and getattr(msg, "command", "") != "monitor":
                 self.dropped["busy"] += 1
                 self.log.warning("ignored %s from %s while busy with job %s", getattr(msg, "command", msg.KIND),
                                  msg.sender, self.run_id)

@@ -266,3 +266,47 @@ def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_nodes_publish_only_while_someone_watches_the_bus(tmp_path, monkeypatch):
+    """Without a recorder or a bus subscriber the network makes no monitoring messages;
+    a subscriber attaching mid-run gets the presentations from then on."""
+    import zmq
+
+    from pipeline.messages import SpikeBatch, decode
+    from pipeline.wiring import open_socket
+
+    env = env_with_ports()
+    monkeypatch.setenv("BYOB_BASE_PORT", env["BYOB_BASE_PORT"])
+    log = tmp_path / "run.log"
+    with open(log, "w") as err:
+        p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "2", "--samples", "600", "--no-record",
+                              "--no-viewer", "--exit-when-done", "--json", "--model-dir", str(tmp_path)],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    ctx = zmq.Context()
+    try:
+        deadline = time.time() + 180
+        while True:  # training has begun, unwatched
+            assert time.time() < deadline and p.poll() is None, log.read_text()[-3000:]
+            r = byob_cli("status", "--json", env=env, cwd=tmp_path)
+            job = last_json(r.stdout).get("job") if r.returncode == 0 else None
+            if job and job["trained"] > 20:
+                break
+            time.sleep(0.5)
+        assert "bus unwatched: pausing publishing" in log.read_text()
+        sub = open_socket(ctx, "bus", "test")
+        got = None
+        while got is None and time.time() < deadline:
+            if sub.poll(1000):
+                m = decode(sub.recv_multipart())
+                if isinstance(m, SpikeBatch) and m.sender == "network.1" and m.population == "hidden":
+                    got = m
+        assert got is not None and got.seq > 0, log.read_text()[-3000:]
+        sub.close(linger=0)
+        out, _ = p.communicate(timeout=240)
+        assert p.returncode == 0 and last_json(out)["ok"], log.read_text()[-3000:]
+        assert "bus watched: resuming publishing" in log.read_text()
+    finally:
+        ctx.destroy(linger=0)
+        if p.poll() is None:
+            p.kill()
