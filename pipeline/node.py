@@ -77,7 +77,6 @@ class NodeShell:
         # bus, or a recorder): the controller says so with a "monitor" command. Unwatched,
         # the per-sample monitoring messages are not even made.
         self.monitoring = True
-        self.unpublished = 0
         # Under a launcher (honcho names its processes), a node must not outlive it; one
         # started by hand (say with nohup on another host) is left alone.
         self._ancestors = ancestors() if "HONCHO_PROCESS_NAME" in os.environ else None
@@ -104,7 +103,6 @@ class NodeShell:
         a presentation. The arrays handed over must not be changed afterwards. Nothing is
         made or sent while no one watches the bus (``monitoring`` off)."""
         if not self.monitoring:
-            self.unpublished += 1
             return
         if self._publisher is None:
             self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
@@ -219,7 +217,8 @@ class NodeShell:
         if msg.command == "monitor":  # not an interrupt: whether anyone watches the bus
             on = bool(msg.args.get("on", True))
             if on != self.monitoring:
-                self.log.info("bus %s: %s publishing", "watched" if on else "unwatched", "resuming" if on else "pausing")
+                self.log.info("bus %s: %s publishing", "watched" if on else "unwatched",
+                              "resuming" if on else "pausing")
             self.monitoring = on
             return False
         if msg.command == "stop":

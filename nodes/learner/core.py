@@ -118,7 +118,8 @@ def _update_impl(n: NetworkConfig, lc: LearningConfig, cap: int, st: Plastic, ma
 
 
 class LearnerCore:
-    """Holds the fixed structure (mask, delays); ``update`` is a pure function of its inputs."""
+    """Holds the fixed structure (mask, delays); ``update`` is a pure function of its inputs.
+    ``cap``: see ``ACTIVE_CAP`` (0 always updates the full matrices)."""
 
     def __init__(self, net: NetworkConfig, learn: LearningConfig, params: NetParams,
                  cap: int = ACTIVE_CAP) -> None:
