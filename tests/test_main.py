@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.analysis import FIGURES, SUMMARY
+from pipeline.config import DEFAULT_EPOCHS
 
 ROOT = Path(__file__).resolve().parents[1]
 # Compiled XLA programs are shared by the menu processes of this module (JAX's persistent
@@ -76,7 +77,7 @@ def test_train_new_model_prints_progress_and_saves(tour):
     _, d, parts = tour
     out = parts["train"]
     assert "No saved models" in out and "Training with STDP..." in out
-    assert "Number of training epochs (default 10): 1" in out
+    assert f"Number of training epochs (default {DEFAULT_EPOCHS}): 1" in out
     assert "Epoch 1/1" in out
     assert re.search(r"Processed 20/20 samples, running accuracy: \d+\.\d\d%", out)
     assert re.search(r"Test accuracy after epoch 1: \d+\.\d\d%", out)
