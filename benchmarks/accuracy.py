@@ -27,7 +27,8 @@ def main() -> None:
         for k in a.seeds:
             t = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--split-seed", str(k),
-                                "--seed", str(a.model_seed), "--model-dir", d, "--json"], capture_output=True, text=True, check=True)
+                                "--seed", str(a.model_seed), "--model-dir", d, "--json"],
+                               capture_output=True, text=True, check=True)
             wall = time.perf_counter() - t
             s = json.loads(r.stdout.strip().splitlines()[-1])
             runs.append({"split_seed": k, "test_accuracy": s["test_accuracy"], "wall_seconds": round(wall, 1),

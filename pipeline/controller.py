@@ -111,7 +111,7 @@ class Controller:
         viewer, ``byob`` tools) or an attached recorder."""
         return self.hub.subscribers > 0 or self.hub.recording.is_set()
 
-    def tell_monitoring(self, idents: list[str] | None = None, force: bool = False) -> None:
+    def tell_monitoring(self, idents: list[str], force: bool = False) -> None:
         """Tell the nodes whether to publish, when that changed (or ``force``): unwatched,
         they skip making the per-sample monitoring messages; a viewer attaching turns
         them back on within a poll (about 100 ms)."""
@@ -119,7 +119,7 @@ class Controller:
         if on == self.monitored and not force:
             return
         self.monitored = on
-        for ident in idents if idents is not None else [i for ids in self.roles_up().values() for i in ids]:
+        for ident in idents:
             self.send(ident, "monitor", on=on)
 
     def poll_once(self, timeout_ms: int = 100) -> None:

@@ -140,15 +140,27 @@ class NodeShell:
                                         command=command, args=args))
 
     def receive(self, sock: zmq.Socket) -> Message | None:
-        """One validated message, or None (counted and logged) if it is bad."""
+        """One validated message; None if it was bad (counted and logged) or was the
+        controller's ``monitor`` command, which is applied here, whoever reads the control
+        link and whatever it waits for."""
         frames = sock.recv_multipart()
         try:
-            return decode(frames)
+            msg = decode(frames)
         except MessageError as e:
             self.dropped[e.reason] += 1
             self.log.warning("dropped a bad message on %s: %s", sock.getsockopt(zmq.LAST_ENDPOINT)
                              .decode(errors="replace") or "socket", e)
             return None
+        if sock is self.control and isinstance(msg, Control) and msg.command == "monitor":
+            self.set_monitoring(bool(msg.args.get("on", True)))
+            return None
+        return msg
+
+    def set_monitoring(self, on: bool) -> None:
+        """Whether anyone watches the bus (see ``publish``)."""
+        if on != self.monitoring:
+            self.log.info("bus %s: %s publishing", "watched" if on else "unwatched", "resuming" if on else "pausing")
+        self.monitoring = on
 
     def _beat(self) -> None:
         """Heartbeats from a thread with its own socket (sockets are not shared between
@@ -214,13 +226,6 @@ class NodeShell:
         node to stop or to abort its current job; the one place that reads those commands."""
         if not isinstance(msg, Control):
             return False
-        if msg.command == "monitor":  # not an interrupt: whether anyone watches the bus
-            on = bool(msg.args.get("on", True))
-            if on != self.monitoring:
-                self.log.info("bus %s: %s publishing", "watched" if on else "unwatched",
-                              "resuming" if on else "pausing")
-            self.monitoring = on
-            return False
         if msg.command == "stop":
             self.stopping = True
             return True
@@ -236,7 +241,7 @@ class NodeShell:
         link without blocking; a message that is neither is counted and dropped)."""
         while not (self.stopping or self.aborted) and self.control.poll(0):
             msg = self.receive(self.control)
-            if not self.interrupts(msg) and msg is not None and getattr(msg, "command", "") != "monitor":
+            if not self.interrupts(msg) and msg is not None:
                 self.dropped["busy"] += 1
                 self.log.warning("ignored %s from %s while busy with job %s", getattr(msg, "command", msg.KIND),
                                  msg.sender, self.run_id)

@@ -79,8 +79,7 @@ class NetworkNode(NodeShell):
                     return msg
                 if self.interrupts(msg):
                     return None
-                if msg is not None and getattr(msg, "command", "") != "monitor":  # another kind, or
-                    # left over from an earlier run
+                if msg is not None:  # another kind, or left over from an earlier run
                     self.dropped["unexpected-kind" if not isinstance(msg, kind) else "other-run"] += 1
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 return None
