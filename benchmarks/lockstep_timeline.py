@@ -11,6 +11,9 @@ processes here) to a throw-away checkout. Run::
     python -m benchmarks.lockstep_timeline   # reads /tmp/tl_net.json and /tmp/tl_learn.json
 
 Prints the median of each step per sample (the first 50 samples left out), in milliseconds.
+``python -m benchmarks.lockstep_timeline --in-process [N]`` gives the in-process trainer's
+figures for the same samples instead: its time per sample over N (600) samples and the
+median of its presentations (``present`` timed by wrapping it; the first 50 left out).
 ``results/lockstep_timeline.json`` holds the session's run.
 """
 
@@ -39,7 +42,41 @@ MEANING = {
 }
 
 
+def in_process(n: int) -> dict[str, float]:
+    import time
+
+    import pipeline.trainer as trainer
+    from nodes.network.params import init_params
+    from pipeline.config import Config
+    from pipeline.data import load_split
+
+    cfg, split = Config(), load_split(0)
+    params = init_params(cfg.network, 0)
+    present, spent = trainer.present, []
+
+    def timed(*a, **kw):
+        t = time.perf_counter()
+        out = present(*a, **kw)
+        spent.append(time.perf_counter() - t)
+        return out
+
+    trainer.present = timed
+    try:
+        trainer.train(params, cfg, split.X_train, split.y_train, 1, 3, 0)  # compile
+        spent.clear()
+        t = time.perf_counter()
+        trainer.train(params, cfg, split.X_train, split.y_train, 1, n, 0)
+        total = time.perf_counter() - t
+    finally:
+        trainer.present = present
+    return {"per sample": round(1e3 * total / n, 2), "present median": round(1e3 * float(np.median(spent[50:])), 2)}
+
+
 def main() -> None:
+    if "--in-process" in sys.argv:
+        rest = sys.argv[sys.argv.index("--in-process") + 1:]
+        print(json.dumps({"in_process_ms": in_process(int(rest[0]) if rest else 600)}))
+        return
     net = json.load(open("/tmp/tl_net.json"))
     learn = json.load(open("/tmp/tl_learn.json"))
     ev: dict[int, dict[str, float]] = collections.defaultdict(dict)

@@ -57,7 +57,8 @@ def _normalise(w: jax.Array, total: float) -> jax.Array:
 # At most this many hidden neurons spiking in a sample: the update works on their columns
 # only (silent neurons' STDP and readout changes are zero), cheaper than the full
 # matrices; more: the full matrices. Same rule either way. The lateral inhibition lets
-# 2-8 neurons of 200 fire per trained presentation (11 at most in 200 digits).
+# 2-8 neurons of 200 fire per trained presentation (11 at most in 200 digits;
+# benchmarks/results/learner_active.json).
 ACTIVE_CAP = 12
 
 
