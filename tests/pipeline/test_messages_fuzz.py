@@ -363,6 +363,7 @@ class _Shell(NodeShell):
     def __init__(self) -> None:  # deliberately not calling NodeShell.__init__
         self.dropped: Counter[str] = Counter()
         self.log = logging.getLogger("fuzz-node")
+        self.control = None  # no control link: receive applies no monitor command
 
 
 def test_a_node_counts_every_rejection_and_keeps_going():
