@@ -2,8 +2,9 @@
 (ad hoc).
 
 The nodes are not instrumented in the product; ``benchmarks/lockstep_timeline.patch`` (made
-against b26e9b4; the results of earlier sessions used its version against 72b2c3d) adds timestamps (``time.perf_counter``, CLOCK_MONOTONIC: one clock for all
-processes here) to a throw-away checkout. Run::
+against b26e9b4; earlier results used its version against 72b2c3d) adds timestamps
+(``time.perf_counter``, CLOCK_MONOTONIC: one clock for all processes here) to a throw-away
+checkout. Run::
 
     git worktree add /tmp/lt HEAD && git -C /tmp/lt apply $PWD/benchmarks/lockstep_timeline.patch
     (cd $(mktemp -d) && PYTHONPATH=/tmp/lt python -m pipeline.cli run --epochs 1 --samples 600 \\
