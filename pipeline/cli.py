@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from pipeline import jaxcache
 from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
 
 log = logging.getLogger("byob")
@@ -497,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_parser()
     a = parser.parse_args(argv)  # argparse itself exits 2 on bad options
+    jaxcache.enable()  # compiled programs are kept between runs (pipeline/jaxcache.py)
     try:
         return int(a.fn(a))
     except UsageError as e:

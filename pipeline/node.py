@@ -24,7 +24,7 @@ import zmq
 
 from pipeline.job import PipelineJob
 from pipeline.messages import Control, Heartbeat, Message, MessageError, decode
-from pipeline import security
+from pipeline import jaxcache, security
 from pipeline.wiring import open_socket
 
 HEARTBEAT_S = 0.5
@@ -57,6 +57,7 @@ class NodeShell:
 
     def __init__(self) -> None:
         self.name = os.environ.get("HONCHO_PROCESS_NAME", self.role)
+        jaxcache.enable()  # before the warm-up compiles anything
         # A node's main thread shares the GIL with its publisher thread; with Python's
         # default 5 ms switch interval a weight update that has arrived can wait that long
         # behind a bus message being built; 0.2 ms bounds that wait.
