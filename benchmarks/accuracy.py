@@ -1,5 +1,6 @@
 """Accuracy of the default `byob train` over split seeds 0-4, with wall time per run
-(compile included: each seed runs in a fresh process, as a user would run it).
+(compile included: each seed runs in a fresh process, as a user would run it, with the
+compile cache off, so every run compiles everything as a first run on a machine would).
 
 Run: ``python -m benchmarks.accuracy [--out benchmarks/results/accuracy.json]``
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +30,8 @@ def main() -> None:
             t = time.perf_counter()
             r = subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--split-seed", str(k),
                                 "--seed", str(a.model_seed), "--model-dir", d, "--json"],
-                               capture_output=True, text=True, check=True)
+                               capture_output=True, text=True, check=True,
+                               env={**os.environ, "BYOB_JAX_CACHE": "off"})
             wall = time.perf_counter() - t
             s = json.loads(r.stdout.strip().splitlines()[-1])
             runs.append({"split_seed": k, "test_accuracy": s["test_accuracy"], "wall_seconds": round(wall, 1),
