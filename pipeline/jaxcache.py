@@ -7,9 +7,10 @@ from disk and only traces (``benchmarks/results/compile_cache.json``).
 Where: ``$BYOB_JAX_CACHE``, else ``$XDG_CACHE_HOME/byob/jax``, else ``~/.cache/byob/jax``;
 ``BYOB_JAX_CACHE=off`` turns it off. Entries are keyed by the program, its compile
 options, the backend and the jax version, so an entry is never used for anything else.
-JAX writes an entry in place: one left unreadable (a process killed while writing it) is
-compiled again, with a warning naming it, every time it is needed; delete the folder to
-clear it. The folder is a cache: deleting it loses nothing but start-up time.
+JAX writes an entry in place: one left unreadable (a process killed while writing it, or,
+rarely, two processes finishing the same program at the same moment, as identical network
+workers starting together can) is compiled again, with a warning, every time it is needed;
+delete the folder to clear it. The folder is a cache: deleting it loses nothing but start-up time.
 """
 
 from __future__ import annotations
