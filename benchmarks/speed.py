@@ -89,10 +89,18 @@ def bench_dt(dt: float, quick: bool, log: Callable[[str], None]) -> dict[str, An
 def run_speed(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     import jax
 
+    # No persistent compile cache here (byob bench does not turn it on; this also holds
+    # where it was). The plain baseline spends most of each sample compiling its run: with
+    # the cache it would load that instead and run several times faster (6.6 instead of 1.1
+    # samples/s at dt 0.1 ms in one --quick run), which is not the baseline the targets
+    # name (DSRunner.run once per sample, about 0.6 samples/s).
+    jax.config.update("jax_enable_compilation_cache", False)
+
     default_dt = NetworkConfig().dt
     results = [bench_dt(dt, quick, log) for dt in sorted({0.1, default_dt})]
     return {
         "benchmark": "speed", "quick": quick, "t_present_ms": NetworkConfig().t_present,
+        "compile_cache": "off",
         "machine": {"python": platform.python_version(), "jax": jax.__version__,
                     "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
         "results": results,

@@ -498,7 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_parser()
     a = parser.parse_args(argv)  # argparse itself exits 2 on bad options
-    jaxcache.enable()  # compiled programs are kept between runs (pipeline/jaxcache.py)
+    if a.command != "bench":  # the speed benchmark compiles cold (benchmarks/speed.py)
+        jaxcache.enable()  # compiled programs are kept between runs (pipeline/jaxcache.py)
     try:
         return int(a.fn(a))
     except UsageError as e:
