@@ -19,7 +19,8 @@ import numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 from pipeline.config import Config, NetworkConfig, LearningConfig
 from pipeline.data import load_split
-from pipeline.trainer import train, infer, present, eval_batches, EVAL_EPOCH
+from pipeline.schedule import EVAL_EPOCH, eval_batches
+from pipeline.trainer import infer, present, train
 from nodes.network.params import init_params
 from nodes.network.core import NetworkCore
 

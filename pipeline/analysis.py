@@ -111,7 +111,8 @@ def recording_from_model(model: Any, n_samples: int = 3, seed: int = 0, split_se
     from nodes.network.params import init_params
     from pipeline.data import load_split
     from pipeline.jobs import accuracy
-    from pipeline.trainer import EVAL_EPOCH, present
+    from pipeline.schedule import EVAL_EPOCH
+    from pipeline.trainer import present
     from store.models import load_model
 
     step = step or (lambda name: None)

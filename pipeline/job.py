@@ -8,7 +8,7 @@ from typing import Any
 from pipeline.config import DEFAULT_EPOCHS
 from pipeline.data import Split, load_split
 from pipeline.jobs import TrainJob, new_or_loaded
-from pipeline.trainer import INFER_BATCH
+from pipeline.schedule import INFER_BATCH
 from store.models import Model
 
 

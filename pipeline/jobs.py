@@ -9,20 +9,27 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from nodes.network.params import init_params
 from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR, Config
 from pipeline.data import Split, load_split
-from pipeline.trainer import EpochLog, classify, infer, train
+from pipeline.schedule import classify
 from store.models import Model, load_model, save_model
+
+if TYPE_CHECKING:
+    from pipeline.trainer import EpochLog
+# The trainer (JAX, BrainPy) is imported where a job runs, not here: the pipeline's
+# controller, encoder and recorder read jobs without simulating anything.
 
 
 
 def accuracy(params, config: Config, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Test accuracy, output counts and predictions, with the test presentation time."""
+    from pipeline.trainer import infer
+
     counts, preds = infer(params, config.testing(), X, seed)
     return float(np.mean(preds == y)) if len(y) else float("nan"), counts, preds
 
@@ -69,6 +76,8 @@ def run_train(job: TrainJob, split: Split | None = None,
         log.test_accuracy, _, _ = accuracy(params, cfg, split.X_test, split.y_test, model.seed)
         if on_epoch:
             on_epoch(log, log.test_accuracy)
+
+    from pipeline.trainer import train
 
     res = train(model.params, cfg, split.X_train, split.y_train, job.epochs, job.samples, model.seed,
                 start_epoch=model.epochs_done, progress=progress, on_epoch=epoch_done)

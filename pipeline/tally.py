@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.messages import Prediction
-from pipeline.trainer import predict
+from pipeline.schedule import predict
 
 
 class Tally:

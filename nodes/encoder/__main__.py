@@ -16,7 +16,7 @@ from nodes.encoder.core import encode
 from pipeline.job import PipelineJob
 from pipeline.messages import SpikeBatch
 from pipeline.node import NodeShell
-from pipeline.trainer import EVAL_EPOCH, epoch_order, eval_batches
+from pipeline.schedule import EVAL_EPOCH, epoch_order, eval_batches
 from pipeline.wiring import open_socket
 
 

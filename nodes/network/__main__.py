@@ -31,8 +31,8 @@ from pipeline.messages import PRESENTATION, Control, Prediction, SpikeBatch, Tra
 from pipeline.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.config import Config
-from pipeline.trainer import (EVAL_EPOCH, INFER_BATCH, classify, predict, present, retry_rows, running_rng,
-                              to_numpy)
+from pipeline.schedule import EVAL_EPOCH, INFER_BATCH, classify, predict, retry_rows, running_rng
+from pipeline.trainer import present, to_numpy
 from pipeline.wiring import open_socket
 from store.models import save_model
 

@@ -16,7 +16,8 @@ import pytest
 from nodes.network.params import init_params
 from pipeline.config import Config
 from pipeline.data import load_split
-from pipeline.trainer import epoch_order, train
+from pipeline.schedule import epoch_order
+from pipeline.trainer import train
 from store.models import load_model
 from store.runs import open_run
 from tests.pipeline.test_end_to_end import Proc, env_with_ports

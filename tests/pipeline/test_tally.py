@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.messages import Prediction
 from pipeline.tally import Tally
-from pipeline.trainer import predict
+from pipeline.schedule import predict
 
 
 def pred(ids, counts, labels, phase="test", sender="network.1") -> Prediction:

@@ -63,7 +63,7 @@ def test_test_presentations_last_test_factor_times_longer(small_cfg):
 
 
 def test_a_worker_predicting_part_of_the_test_set_breaks_ties_as_the_whole_evaluation():
-    from pipeline.trainer import predict
+    from pipeline.schedule import predict
 
     counts = np.random.default_rng(0).integers(0, 3, (300, 10))  # many ties
     whole = predict(counts, 5)
