@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 # controller, encoder and recorder read jobs without simulating anything.
 
 
-
 def accuracy(params, config: Config, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
     """Test accuracy, output counts and predictions, with the test presentation time."""
     from pipeline.trainer import infer
