@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nodes.learner.stdp import stdp_delta, traces
-from nodes.network.core import delayed_inputs
+from nodes.network.delays import delayed_inputs
 from nodes.network.params import NetParams
 from pipeline.config import LearningConfig, NetworkConfig
 

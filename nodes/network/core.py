@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nodes.network.delays import delayed_inputs
 from nodes.network.models import AdExLayer, IzhikevichLayer
 from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
 from nodes.network.params import NetParams
@@ -97,16 +98,6 @@ def neuron_layer(cfg: NetworkConfig, n: int, batch: int) -> bp.DynamicalSystem:
         return AdaptiveLIF(*args)
     layer = {"izhikevich": IzhikevichLayer, "adex": AdExLayer}[cfg.neuron_model]
     return layer(*args, base_V_th=cfg.V_th, base_tau=cfg.tau)
-
-
-def delayed_inputs(spikes: jax.Array, delay: jax.Array, time_axis: int = 1) -> jax.Array:
-    """Shift each input channel i (the last axis) of ``spikes`` by ``delay[i]`` steps
-    along ``time_axis`` (zeros before): (B, T, n) by default, (T, B, n) with ``time_axis=0``."""
-    t = spikes.shape[time_axis]
-    pad = jnp.concatenate([jnp.zeros_like(spikes), spikes], axis=time_axis)
-    idx = jnp.arange(t)[:, None] - jnp.clip(delay, 0, t)[None, :] + t  # delays clipped to T
-    idx = idx[None] if time_axis == 1 else idx[:, None]
-    return jnp.take_along_axis(pad, jnp.broadcast_to(idx, spikes.shape), axis=time_axis)
 
 
 def input_weights(cfg: NetworkConfig, p: dict) -> jax.Array:
