@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from pipeline import jaxcache
 from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
 
 MENU = """
@@ -274,6 +275,7 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     p.add_argument("--model-dir", default=os.environ.get("BYOB_MODEL_DIR", str(DEFAULT_MODEL_DIR)),
                    help="where models are saved and listed (env BYOB_MODEL_DIR; default %(default)s)")
     a = p.parse_args(argv)
+    jaxcache.enable()  # compiled programs are kept between runs, as for byob (pipeline/jaxcache.py)
     con = Console(stdin, stdout)
     try:
         menu(con, Path(a.model_dir))

@@ -19,21 +19,13 @@ from pipeline.analysis import FIGURES, SUMMARY
 from pipeline.config import DEFAULT_EPOCHS
 
 ROOT = Path(__file__).resolve().parents[1]
-# Compiled XLA programs are shared by the menu processes of this module (JAX's persistent
-# cache): each process would otherwise compile the same network again.
-CACHE = {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def jax_cache(tmp_path_factory):
-    CACHE["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    yield
-    CACHE.pop("JAX_COMPILATION_CACHE_DIR")
 
 
 def _env(**extra: str) -> dict:
+    # BYOB_JAX_CACHE (tests/conftest.py) is passed on: the menu processes share compiled
+    # programs through it, as the menu does between a user's runs.
     env = {k: v for k, v in os.environ.items() if k != "BYOB_MODEL_DIR"}
-    return {**env, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **CACHE, **extra}
+    return {**env, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **extra}
 
 
 def menu(answers: str, cwd: Path, model_dir: Path | None = None, **env: str) -> subprocess.CompletedProcess:
