@@ -89,18 +89,19 @@ def bench_dt(dt: float, quick: bool, log: Callable[[str], None]) -> dict[str, An
 def run_speed(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     import jax
 
-    # No persistent compile cache here (byob bench does not turn it on; this also holds
-    # where it was). The plain baseline spends most of each sample compiling its run: with
-    # the cache it would load that instead and run several times faster (6.6 instead of 1.1
-    # samples/s at dt 0.1 ms in one --quick run), which is not the baseline the targets
-    # name (DSRunner.run once per sample, about 0.6 samples/s).
-    jax.config.update("jax_enable_compilation_cache", False)
+    # Run without the persistent compile cache (byob bench does not turn it on): the plain
+    # baseline spends most of each sample compiling its run, and with the cache it would load
+    # that instead and run several times faster (6.6 instead of 1.1 samples/s at dt 0.1 ms in
+    # one --quick run), which is not the baseline the targets name (DSRunner.run once per
+    # sample, about 0.6 samples/s). Turning it off here would come too late: JAX decides at
+    # the process's first compilation, and importing BrainPy already compiles. The results
+    # say which it was.
 
     default_dt = NetworkConfig().dt
     results = [bench_dt(dt, quick, log) for dt in sorted({0.1, default_dt})]
     return {
         "benchmark": "speed", "quick": quick, "t_present_ms": NetworkConfig().t_present,
-        "compile_cache": "off",
+        "compile_cache": jax.config.jax_compilation_cache_dir or "off",
         "machine": {"python": platform.python_version(), "jax": jax.__version__,
                     "cpus": __import__("os").cpu_count(), "platform": platform.platform()},
         "results": results,
