@@ -53,8 +53,7 @@ def enable() -> str | None:
         log.warning("no compile cache (%s): %s; set %s to a writable folder, or to off", path, e, ENV)
         return None
     settings = {"jax_compilation_cache_dir": str(path),
-                "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_S,
-                "jax_persistent_cache_min_entry_size_bytes": 0}
+                "jax_persistent_cache_min_compile_time_secs": MIN_COMPILE_S}
     for name, value in settings.items():
         os.environ[name.upper()] = str(value)
     if "jax" in sys.modules:
