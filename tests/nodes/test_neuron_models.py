@@ -114,7 +114,7 @@ def test_refractory_period_holds_the_membrane_at_reset(model):
 
 
 def test_unknown_neuron_model_is_a_clear_error_and_old_configs_load_as_lif():
-    with pytest.raises(ValueError, match="lif, izhikevich, adex"):
+    with pytest.raises(ValueError, match="one of 'lif', 'izhikevich', 'adex'"):
         NetworkConfig(neuron_model="hodgkin-huxley")
     old = CFG.to_dict()
     del old["neuron_model"]

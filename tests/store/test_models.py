@@ -130,7 +130,7 @@ def test_wrong_shapes_dtypes_and_nan(tmp_path, model):
     with pytest.raises(ModelFileError, match="NaN"):
         load_model(path)
     _rewrite(path, {**meta, "config": {"network": {"bogus": 1}}}, arrays)
-    with pytest.raises(ModelFileError, match="unknown keys"):
+    with pytest.raises(ModelFileError, match="network.bogus: unknown key"):
         load_model(path)
 
 
