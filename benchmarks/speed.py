@@ -35,8 +35,9 @@ def _median_rate(fn: Callable[[], int], repeats: int) -> float:
     return float(statistics.median(rates))
 
 
-def bench_dt(dt: float, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    cfg = Config(network=NetworkConfig(dt=dt))
+def bench_dt(dt: float, quick: bool, log: Callable[[str], None], base: Config | None = None) -> dict[str, Any]:
+    base = base or Config()  # the brain under test (byob bench --config/--preset/--set)
+    cfg = base.replace(network=base.network.replace(dt=dt))
     split = load_split(0)
     params = init_params(cfg.network, 0)
     n_train = 100 if quick else 300
@@ -86,7 +87,8 @@ def bench_dt(dt: float, quick: bool, log: Callable[[str], None]) -> dict[str, An
     }
 
 
-def run_speed(quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_speed(quick: bool = False, log: Callable[[str], None] = print,
+              config: Config | None = None) -> dict[str, Any]:
     import jax
 
     # Run without the persistent compile cache (byob bench does not turn it on): the plain
@@ -98,7 +100,7 @@ def run_speed(quick: bool = False, log: Callable[[str], None] = print) -> dict[s
     # say which it was.
 
     default_dt = NetworkConfig().dt
-    results = [bench_dt(dt, quick, log) for dt in sorted({0.1, default_dt})]
+    results = [bench_dt(dt, quick, log, config) for dt in sorted({0.1, default_dt})]
     return {
         "benchmark": "speed", "quick": quick, "t_present_ms": NetworkConfig().t_present,
         "compile_cache": jax.config.jax_compilation_cache_dir or "off",

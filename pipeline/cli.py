@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline import jaxcache
-from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
+from pipeline.commands import config as config_commands
+from pipeline.commands.brain import UsageError, add_brain_options, brain_config
+from pipeline.config import DEFAULT_MODEL_DIR
 
 log = logging.getLogger("byob")
-
-
-class UsageError(Exception):
-    """Bad input from the user: exit code 2 with this message."""
 
 
 def _progress_bar(desc: str):
@@ -52,19 +50,44 @@ def _emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
         print("\n".join(lines))
 
 
+def job_flags(a: argparse.Namespace) -> dict[str, Any]:
+    """The explicit job flags a command was given (they win over every file and --set)."""
+    flags = {"job.epochs": a.epochs, "job.samples": a.samples, "job.seed": a.seed,
+             "job.split_seed": a.split_seed}
+    for k, v in flags.items():
+        if v is not None and v < (0 if k.endswith("seed") else 1):
+            raise UsageError(f"--{k[4:].replace('_', '-')} must be at least {0 if k.endswith('seed') else 1}")
+    if getattr(a, "mode", None):
+        flags["job.mode"] = a.mode
+    if getattr(a, "neuron_model", None):
+        flags["network.neuron_model"] = a.neuron_model
+    return flags
+
+
+def model_config(a: argparse.Namespace, flags: dict[str, Any]):
+    """The effective configuration; a continued model's own configuration is the base."""
+    from store.models import ModelFileError, load_model
+
+    if not getattr(a, "model", None):
+        return brain_config(a, flags)
+    if flags.get("network.neuron_model"):
+        raise UsageError("--neuron-model applies to new models; a continued --model keeps its own")
+    try:
+        base = load_model(a.model).config
+    except ModelFileError as e:
+        raise UsageError(str(e)) from e
+    return brain_config(a, flags, base=base)
+
+
 def cmd_train(a: argparse.Namespace) -> int:
-    from pipeline.config import Config, NetworkConfig
+    from pipeline.config import ConfigError
+    from pipeline.data import DataError
     from pipeline.jobs import TrainJob, run_train
     from store.models import ModelFileError
 
-    if a.epochs < 1:
-        raise UsageError("--epochs must be at least 1")
-    if a.samples is not None and a.samples < 1:
-        raise UsageError("--samples must be at least 1 (or leave it out for the whole split)")
-    if a.neuron_model and a.model:
-        raise UsageError("--neuron-model applies to new models; a continued --model keeps its own")
-    config = Config(network=NetworkConfig(neuron_model=a.neuron_model)) if a.neuron_model else None
-    job = TrainJob(epochs=a.epochs, samples=a.samples, seed=a.seed, split_seed=a.split_seed,
+    config = model_config(a, job_flags(a))
+    j = config.job
+    job = TrainJob(epochs=j.epochs, samples=j.samples, seed=j.seed, split_seed=j.split_seed,
                    model=a.model, model_dir=Path(a.model_dir), config=config)
     try:
         _, summary = run_train(
@@ -72,7 +95,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             on_epoch=lambda e, acc: print(f"epoch {e.epoch + 1}: running accuracy "
                                           f"{e.running_accuracy:.1%}, test accuracy {acc:.1%} "
                                           f"({e.seconds:.1f} s)", file=sys.stderr))
-    except ModelFileError as e:
+    except (ModelFileError, ConfigError, DataError) as e:
         raise UsageError(str(e)) from e
     _emit(summary, a.json, [
         f"Accuracy: {summary['accuracy_before']:.2%} -> {summary['test_accuracy']:.2%} "
@@ -84,7 +107,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from pipeline.data import load_npz, load_split
+    from pipeline.data import DataError, load_data
     from pipeline.jobs import run_evaluate
     from store.models import ModelFileError, load_model
 
@@ -92,14 +115,19 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         models = [load_model(m) for m in a.models]
     except ModelFileError as e:
         raise UsageError(str(e)) from e
-    if a.data:
-        try:
-            X, y = load_npz(a.data)
-        except ValueError as e:
-            raise UsageError(str(e)) from e
-    else:
-        s = load_split(a.split_seed)
-        X, y = s.X_test, s.y_test
+    # The first model's data (the digits, or its own file) unless --data or --set data.* say otherwise.
+    config = brain_config(a, {"job.split_seed": a.split_seed}, base=models[0].config)
+    try:
+        split, sized = load_data(config)
+    except DataError as e:
+        raise UsageError(str(e)) from e
+    for m in models:
+        net, want = m.config.network, sized.network
+        if (net.n_input, net.image_shape) != (want.n_input, want.image_shape) or net.n_output < want.n_output:
+            raise UsageError(f"{m.path}: the model takes {net.n_input} inputs {list(net.image_shape)} and "
+                             f"{net.n_output} classes; the data has {want.n_input} {list(want.image_shape)} "
+                             f"and {want.n_output}")
+    X, y = split.X_test, split.y_test
     r = run_evaluate(models, X, y)
     lines = []
     for m in r.get("members", []):
@@ -164,7 +192,8 @@ def cmd_models(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from benchmarks.speed import format_table, run_speed
 
-    r = run_speed(quick=a.quick, log=lambda m: print(m, file=sys.stderr))
+    config = brain_config(a)
+    r = run_speed(quick=a.quick, log=lambda m: print(m, file=sys.stderr), config=config)
     _emit(r, a.json, format_table(r))
     return 0
 
@@ -172,14 +201,19 @@ def cmd_bench(a: argparse.Namespace) -> int:
 def cmd_run(a: argparse.Namespace) -> int:
     from pipeline.launcher import run_pipeline
 
-    if a.epochs < 1 or (a.samples is not None and a.samples < 1):
-        raise UsageError("--epochs and --samples must be at least 1")
     if not 1 <= a.workers <= 16:
         raise UsageError("--workers must be between 1 and 16")
-    job = {"epochs": a.epochs, "samples": a.samples, "seed": a.seed, "split_seed": a.split_seed,
-           "mode": a.mode, "model_dir": a.model_dir, "snapshot_every": a.snapshot_every}
-    if a.snapshot_every < 1:
-        raise UsageError("--snapshot-every must be at least 1")
+    flags = job_flags(a)
+    if a.snapshot_every is not None:
+        if a.snapshot_every < 1:
+            raise UsageError("--snapshot-every must be at least 1")
+        flags["job.snapshot_every"] = a.snapshot_every
+    config = brain_config(a, flags)
+    _check_data(config)
+    j = config.job
+    job = {"epochs": j.epochs, "samples": j.samples, "seed": j.seed, "split_seed": j.split_seed,
+           "mode": j.mode, "model_dir": a.model_dir, "snapshot_every": j.snapshot_every,
+           "config": config.to_dict()}
     code, result = run_pipeline(job, a.exit_when_done,
                                 env={"BYOB_STORE": a.store, "BYOB_RECORD": "0" if a.no_record else "1",
                                      "BYOB_WORKERS": str(a.workers),
@@ -226,13 +260,27 @@ def cmd_status(a: argparse.Namespace) -> int:
     return 0
 
 
+def _check_data(config) -> None:
+    """Load the data once here, so a bad file fails in this shell before any node compiles."""
+    from pipeline.data import DataError, load_data
+
+    try:
+        load_data(config)
+    except DataError as e:
+        raise UsageError(str(e)) from e
+
+
 def cmd_submit(a: argparse.Namespace) -> int:
     if a.kind == "evaluate" and not a.model:
         raise UsageError("submit evaluate needs --model MODEL")
-    # Paths as this shell sees them: the controller may run in another directory.
-    job = {"epochs": a.epochs, "samples": a.samples, "seed": a.seed, "split_seed": a.split_seed,
-           "mode": a.mode, "model_dir": str(Path(a.model_dir).resolve()),
-           "model": str(Path(a.model).resolve()) if a.model else None}
+    config = model_config(a, job_flags(a))
+    if config.data.source != "digits":  # paths as this shell sees them: the controller may run elsewhere
+        config = config.replace(data=config.data.replace(source=str(Path(config.data.source).resolve())))
+    _check_data(config)
+    j = config.job
+    job = {"epochs": j.epochs, "samples": j.samples, "seed": j.seed, "split_seed": j.split_seed,
+           "mode": j.mode, "model_dir": str(Path(a.model_dir).resolve()),
+           "model": str(Path(a.model).resolve()) if a.model else None, "config": config.to_dict()}
     r = _ask(a.kind, **job)
     _emit(r, a.json, [f"queued {a.kind} job {r['run']} (position {r['position']}); "
                       "`byob status` shows its progress"])
@@ -338,27 +386,30 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.ArgumentDefaultsHelpFormatter
 
     t = sub.add_parser("train", formatter_class=fmt, help="train a new model or continue one, then save it",
-                       description="Train on sklearn's digits (stratified 70/30 split), evaluate on the "
-                                   "test part and save a timestamped model.")
-    t.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the training split")
-    t.add_argument("--samples", type=int, default=None, help="cap on samples per epoch (default: all)")
-    t.add_argument("--seed", type=int, default=0, help="seed of weights, spikes and sample order "
-                   "(a continued model keeps its own)")
-    t.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
+                       description="Train on sklearn's digits (stratified 70/30 split) or your own "
+                                   "--data, evaluate on the test part and save a timestamped model. "
+                                   "Flags left out take the brain's [job] values (default 14 epochs, "
+                                   "all samples, seed 0, split seed 0).")
+    t.add_argument("--epochs", type=int, default=None, help="passes over the training split (job.epochs)")
+    t.add_argument("--samples", type=int, default=None, help="cap on samples per epoch (job.samples; default: all)")
+    t.add_argument("--seed", type=int, default=None, help="seed of weights, spikes and sample order "
+                   "(job.seed; a continued model keeps its own)")
+    t.add_argument("--split-seed", type=int, default=None, help="seed of the train/test split (job.split_seed)")
     t.add_argument("--model", default=None, help="continue training this model file")
     t.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
     t.add_argument("--neuron-model", choices=["lif", "izhikevich", "adex"], default=None,
                    help="neurons of a new model (default lif); a continued model keeps its own")
     t.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    add_brain_options(t)
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("evaluate", formatter_class=fmt, help="accuracy, per-class report, confusion",
                        description="Evaluate one model, or several as a voting ensemble.")
     e.add_argument("models", nargs="+", metavar="MODEL", help="model file(s); several vote")
-    g = e.add_mutually_exclusive_group()
-    g.add_argument("--split-seed", type=int, default=0, help="evaluate on this split's test part")
-    g.add_argument("--data", default=None, help=".npz with X (n x 64 or n x 8 x 8, 0..16) and y")
+    e.add_argument("--split-seed", type=int, default=None, help="evaluate on this split's test part "
+                   "(default: the model's own)")
     e.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    add_brain_options(e)
     e.set_defaults(fn=cmd_evaluate)
 
     an = sub.add_parser("analyze", formatter_class=fmt, help="figures of a model's activity and learning",
@@ -385,24 +436,25 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", formatter_class=fmt, help="run the streaming pipeline (Procfile) on one job",
                        description="Start the encoder, network, learner and controller processes of "
                                    "the Procfile (via honcho), train and evaluate a model over ZeroMQ.")
-    r.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the training split")
+    r.add_argument("--epochs", type=int, default=None, help="passes over the training split (job.epochs, 14)")
     r.add_argument("--samples", type=int, default=None, help="cap on samples per epoch (default: all)")
-    r.add_argument("--seed", type=int, default=0, help="seed of weights, spikes and sample order")
-    r.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
-    r.add_argument("--mode", choices=["lockstep", "async"], default="lockstep",
-                   help="lockstep reproduces `byob train` exactly; async never waits for the learner")
+    r.add_argument("--seed", type=int, default=None, help="seed of weights, spikes and sample order (job.seed)")
+    r.add_argument("--split-seed", type=int, default=None, help="seed of the train/test split (job.split_seed)")
+    r.add_argument("--mode", choices=["lockstep", "async"], default=None,
+                   help="lockstep (default) reproduces `byob train` exactly; async never waits for the learner")
     r.add_argument("--workers", type=int, default=1,
                    help="network worker processes; evaluation batches fan out over all of them")
     r.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where the model is saved")
     r.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"),
                    help="zarr run store the recorder writes (env BYOB_STORE)")
-    r.add_argument("--snapshot-every", type=int, default=100,
+    r.add_argument("--snapshot-every", type=int, default=None,
                    help="weight snapshots (recorded, and checkpoints a recovery resumes from) every K samples")
     r.add_argument("--no-record", action="store_true", help="run without the recorder (nothing stored)")
     r.add_argument("--exit-when-done", action="store_true", help="stop all processes after the job")
     r.add_argument("--no-viewer", action="store_true", help="do not serve the viewer (the Procfile's "
                    "viewer line idles; env BYOB_VIEWER=0 does the same)")
     r.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    add_brain_options(r)
     r.set_defaults(fn=cmd_run)
 
     st = sub.add_parser("status", formatter_class=fmt, help="nodes alive, the running job, dropped counts",
@@ -412,14 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     su = sub.add_parser("submit", formatter_class=fmt, help="queue a train or evaluate job on a running pipeline")
     su.add_argument("kind", choices=["train", "evaluate"])
-    su.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="passes over the training split")
+    su.add_argument("--epochs", type=int, default=None, help="passes over the training split (job.epochs)")
     su.add_argument("--samples", type=int, default=None, help="cap on samples per epoch")
-    su.add_argument("--seed", type=int, default=0, help="seed of weights, spikes and sample order")
-    su.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split")
-    su.add_argument("--mode", choices=["lockstep", "async"], default="lockstep")
+    su.add_argument("--seed", type=int, default=None, help="seed of weights, spikes and sample order")
+    su.add_argument("--split-seed", type=int, default=None, help="seed of the train/test split")
+    su.add_argument("--mode", choices=["lockstep", "async"], default=None, help="lockstep (default) or async")
     su.add_argument("--model", default=None, help="model to continue (train) or to evaluate")
     su.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
     su.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    add_brain_options(su)
     su.set_defaults(fn=cmd_submit)
 
     sp = sub.add_parser("stop", formatter_class=fmt, help="stop a running pipeline")
@@ -487,7 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the default dt, beside BrainPy's DSRunner.run once per sample.")
     b.add_argument("--quick", action="store_true", help="fewer samples (a rough figure in ~1 minute)")
     b.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    add_brain_options(b, data=False)
     b.set_defaults(fn=cmd_bench)
+    config_commands.register(sub)
     return p
 
 

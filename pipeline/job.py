@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.config import DEFAULT_EPOCHS
-from pipeline.data import Split, load_split
-from pipeline.jobs import TrainJob, new_or_loaded
+from pipeline.config import DEFAULT_EPOCHS, Config
+from pipeline.data import Split
+from pipeline.jobs import TrainJob, prepare
 from pipeline.schedule import INFER_BATCH
 from store.models import Model
 
@@ -30,6 +30,9 @@ class PipelineJob:
     # sample from the learner's checkpoint; each attempt is an incarnation of the run.
     resume_from: int = 0
     incarnation: int = 0
+    # The effective brain configuration (Config.to_dict()) the client resolved from its
+    # --config/--preset/--set/--data; None: the defaults (or a continued model's own).
+    config: dict[str, Any] | None = None
 
     @property
     def wire_run(self) -> str:
@@ -57,12 +60,19 @@ class PipelineJob:
             raise ValueError("resume_from and incarnation must be >= 0")
         if job.snapshot_every < 1 or job.trace_neurons < 0 or job.trace_every < 1:
             raise ValueError("snapshot_every must be >= 1 and trace_neurons >= 0")
+        if job.config is not None:
+            Config.from_dict(job.config)  # ConfigError (a ValueError) names the bad key
         return job
 
     def model_and_split(self) -> tuple[Model, Split]:
-        model = new_or_loaded(TrainJob(epochs=self.epochs, samples=self.samples, seed=self.seed,
-                                       split_seed=self.split_seed, model=self.model))
-        return model, load_split(self.split_seed)
+        """Every node derives the same model and data from the job (the data file is read
+        where each node runs: on several hosts it must exist at the same path)."""
+        config = Config.from_dict(self.config) if self.config is not None else None
+        if config is not None and self.kind == "evaluate":
+            config = None  # an evaluated model keeps its own configuration
+        model, split, _ = prepare(TrainJob(epochs=self.epochs, samples=self.samples, seed=self.seed,
+                                           split_seed=self.split_seed, model=self.model, config=config))
+        return model, split
 
     def n_per_epoch(self, split: Split) -> int:
         n = len(split.X_train)

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from nodes.network.params import init_params
-from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR, Config
-from pipeline.data import Split, load_split
+from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR, Config, ConfigError
+from pipeline.configfile import architecture_conflicts, differences
+from pipeline.data import Split, load_data
 from pipeline.schedule import classify
 from store.models import Model, load_model, save_model
 
@@ -51,13 +52,50 @@ class TrainJob:
     config: Config | None = None
 
 
-def new_or_loaded(job: TrainJob) -> Model:
+def continued_with(model: Model, asked: Config) -> dict[str, list]:
+    """Apply ``asked`` to a continued model: architecture changes are refused (ConfigError
+    naming the key), other changes are taken and returned as ``{key: [old, new]}``."""
+    conflicts = architecture_conflicts(model.config, asked)
+    if conflicts:
+        raise ConfigError(conflicts[0].split(":", 1)[0],
+                          "a continued model keeps its architecture; " + "; ".join(conflicts)
+                          + ". Train a new model for a different architecture (leave out --model)")
+    changes = {k: [a, b] for k, (a, b) in differences(asked, model.config).items()
+               if not k.startswith("job.")}
+    model.config = asked
+    return changes
+
+
+def _with_job(config: Config, job: TrainJob) -> Config:
+    """``config`` with the job's own figures, so the model records what it was trained with."""
+    changes: dict[str, Any] = {"split_seed": job.split_seed, "samples": job.samples}
+    if job.epochs >= 1:
+        changes["epochs"] = job.epochs
+    if not job.model:
+        changes["seed"] = job.seed
+    return config.replace(job=config.job.replace(**changes))
+
+
+def prepare(job: TrainJob) -> tuple[Model, Split, dict[str, list]]:
+    """The model a job trains (new and sized to its data, or continued), its data, and the
+    configuration changes a continued model takes."""
     if job.model:
         m = load_model(job.model)
         m.parent = Path(job.model).name
-        return m
-    cfg = job.config or Config()
-    return Model(params=init_params(cfg.network, job.seed), config=cfg, seed=job.seed)
+        changes = continued_with(m, job.config) if job.config is not None else {}
+        m.config = _with_job(m.config, job)
+        split, sized = load_data(m.config)
+        conflicts = architecture_conflicts(m.config, sized)
+        if conflicts:
+            raise ConfigError("data", f"the data does not fit the model ({'; '.join(conflicts)}): "
+                                      "continue it on data of the same shape and classes")
+        return m, split, changes
+    split, cfg = load_data(_with_job(job.config or Config(), job))
+    return Model(params=init_params(cfg.network, job.seed), config=cfg, seed=job.seed), split, {}
+
+
+def new_or_loaded(job: TrainJob) -> Model:
+    return prepare(job)[0]
 
 
 def run_train(job: TrainJob, split: Split | None = None,
@@ -66,8 +104,12 @@ def run_train(job: TrainJob, split: Split | None = None,
               model: Model | None = None) -> tuple[Model, dict[str, Any]]:
     """Train (new or continued), evaluate before and after, save. Returns the model and
     the summary printed by ``byob train --json``."""
-    split = split or load_split(job.split_seed)
-    model = model or new_or_loaded(job)
+    changes: dict[str, list] = {}
+    if model is None:
+        model, loaded, changes = prepare(job)
+        split = split or loaded
+    elif split is None:
+        split, _ = load_data(model.config)
     cfg = model.config
     before, _, _ = accuracy(model.params, cfg, split.X_test, split.y_test, model.seed)
 
@@ -92,6 +134,7 @@ def run_train(job: TrainJob, split: Split | None = None,
                        "test_accuracy": e.test_accuracy, "seconds": round(e.seconds, 3)}
                       for e in res.epochs],
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **({"config_changes": changes} if changes else {}),
     })
     path = save_model(model, job.model_dir) if job.save else None
     summary = {
@@ -108,20 +151,21 @@ def run_evaluate(models: list[Model], X: np.ndarray, y: np.ndarray, seed: int = 
     """Accuracy, confusion and per-class report of each model; with several models, the
     ensemble's majority vote over their predictions (ties broken at random)."""
     members = []
-    votes = np.zeros((len(X), 10), np.int64)
+    n_classes = max(m.config.network.n_output for m in models)
+    votes = np.zeros((len(X), n_classes), np.int64)
     for m in models:
         acc, counts, preds = accuracy(m.params, m.config, X, y, seed)
         votes[np.arange(len(X)), preds] += 1
         members.append({"model": str(m.path) if m.path else None, "accuracy": acc})
     preds = classify(votes, np.random.default_rng([seed, 13])) if len(models) > 1 else preds
-    cm = confusion(y, preds)
+    cm = confusion(y, preds, n_classes)
     recall = np.diag(cm) / np.maximum(cm.sum(1), 1)
     precision = np.diag(cm) / np.maximum(cm.sum(0), 1)
     out: dict[str, Any] = {
         "accuracy": float(np.mean(preds == y)) if len(y) else float("nan"), "n": int(len(y)),
         "confusion": cm.tolist(),
         "per_class": [{"class": c, "precision": float(precision[c]), "recall": float(recall[c]),
-                       "support": int(cm[c].sum())} for c in range(10)],
+                       "support": int(cm[c].sum())} for c in range(n_classes)],
     }
     if len(models) > 1:
         out["members"] = members

@@ -48,7 +48,8 @@ def test_models_lists_the_saved_model(trained):
 def test_evaluate_on_npz_and_ensemble(trained, tmp_path):
     d, s = trained
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "data.npz", X=rng.integers(0, 17, (20, 8, 8)), y=rng.integers(0, 10, 20))
+    np.savez(tmp_path / "data.npz", X=rng.integers(0, 17, (30, 8, 8)), y=np.arange(30) % 10,
+             X_test=rng.integers(0, 17, (20, 8, 8)), y_test=rng.integers(0, 10, 20), vmax=16)
     r = byob("evaluate", s["model"], "--data", str(tmp_path / "data.npz"), "--json", cwd=d)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
@@ -59,9 +60,9 @@ def test_evaluate_on_npz_and_ensemble(trained, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ({"X": np.zeros((5, 10)), "y": np.zeros(5, int)}, "expected \\(n, 64\\)"),
+    ({"X": np.ones((20, 10)), "y": np.arange(20) % 2}, "takes 64 inputs"),
     ({"X": np.zeros((5, 64))}, "needs arrays 'X' and 'y'"),
-    ({"X": np.full((5, 64), 99.0), "y": np.zeros(5, int)}, "0..16"),
+    ({"X": np.full((20, 64), -1.0), "y": np.arange(20) % 10}, "negative pixels"),
 ])
 def test_evaluate_bad_data_exits_2_with_a_clear_message(trained, tmp_path, content, message):
     d, s = trained

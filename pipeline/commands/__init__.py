@@ -1,0 +1,1 @@
+"""One module per command group of `byob`; each exposes register(sub)."""

@@ -1,0 +1,1 @@
+"""Brain presets shipped with byob: one TOML file each (`byob config presets`)."""

@@ -1,0 +1,1 @@
+"""Parameter sweeps: Optuna studies whose trials run on Dask (`byob sweep`)."""
