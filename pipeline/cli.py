@@ -543,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_brain_options(b, data=False)
     b.set_defaults(fn=cmd_bench)
     config_commands.register(sub)
+    from pipeline.commands import export as export_commands
+
+    export_commands.register(sub)
     return p
 
 
