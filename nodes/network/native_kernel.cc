@@ -1,0 +1,359 @@
+// The network's whole presentation as one native kernel: every step of every sample of a
+// batch, registered with XLA as the FFI custom call "byob_present" (nodes/network/native.py).
+//
+// It computes exactly what SpikingNet._simulate (nodes/network/core.py) computes, in the same
+// float32 operations and order, step by step (the equations: nodes/network/neurons.py):
+//   g_e <- g_e * d_syn + sum_{inputs i arriving now} W[i, :]            (event-driven)
+//   g_i <- g_i * d_inh + w_inh * (n_hidden_spikes_prev - s_prev)          (all-to-all)
+//   hidden LIF (adaptation a, refractory clock, threshold vth + theta) on g_e - g_i
+//   output: g_o <- g_o * d_syn + sum_{hidden spikes arriving} W_ho[j, :]  (after delay_ho)
+//           g_oi <- g_oi * d_inh + sum_{output spikes prev} hat[k, :]     (Mexican hat)
+//           output LIF on g_o - g_oi + teacher; while teaching, a free and a taught row
+// Only the sums differ in order from XLA's dense products (sums of a few weights); the build
+// lets a * b + c fuse into an FMA as XLA's CPU backend does (native_build.FLAGS).
+//
+// Work is split by sample: each thread takes a contiguous tile of the batch, and one
+// sample's whole state (a few kB) stays in L1 for all its steps; the weights are shared.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+struct Consts {
+  float dt, V_rest, V_reset, decay_adapt, adapt_jump, decay_syn, decay_inh, w_inh;
+};
+
+struct Problem {
+  int64_t B, T, n_in, h, o, rows;  // rows: 1 free, or 2 (free, taught) output rows
+  int64_t delay_ho, n_trace;
+  bool rasters;
+  Consts c;
+  const bool* spikes;  // (B, T, n_in)
+  const float* W;      // (n_in, h), scaled and masked
+  const int32_t* delay;  // (n_in,) steps
+  const float *dv_h, *th_h, *ref_h;  // (h,)
+  const float* w_ho;  // (h, o), scaled
+  const float* hat;   // (o, o)
+  const float *dv_o, *vth_o, *ref_o;  // (o,)
+  const float* teacher;  // (rows * B, o): free rows, then taught rows
+  const float* noise_h;  // (B, h, 2): V jitter, initial adaptation
+  const float* noise_o;  // (B, o, 2)
+  bool* r_h;       // (B, T, h) or null
+  bool* r_free;    // (B, T, o) or null
+  bool* r_taught;  // (B, T, o) or null
+  int32_t* c_h;    // (B, h)
+  int32_t* c_o;    // (B, o), free rows
+  float* v_h;      // (B, T, n_trace) or null
+  float* v_o;      // (B, T, o) or null, free rows
+};
+
+// A layer's state for one sample: contiguous arrays of n neurons. Spikes are kept as
+// floats (0 or 1) so that every per-neuron loop is one vectorised pass over floats.
+struct Layer {
+  std::vector<float> V, a, since, g_exc, g_inh, drive, spike;
+  std::vector<int32_t> fired;  // indices of this step's spikes
+  int32_t n_fired = 0;
+  explicit Layer(int64_t n)
+      : V(n), a(n), since(n), g_exc(n), g_inh(n), drive(n), spike(n), fired(n) {}
+  void reset(int64_t n, const float* noise, const Consts& c) {
+    for (int64_t j = 0; j < n; ++j) {
+      V[j] = c.V_rest + noise[2 * j];
+      a[j] = noise[2 * j + 1];
+      since[j] = 1e6f;
+      g_exc[j] = 0.f;
+      g_inh[j] = 0.f;
+      spike[j] = 0.f;
+    }
+    n_fired = 0;
+  }
+};
+
+// AdaptiveLIF.update, branch-free so that it vectorises; then the list of this step's
+// spikes, built only on the (rare) steps that have any.
+inline void lif_step(int64_t n, Layer& L, const float* __restrict dv, const float* __restrict th,
+                     const float* __restrict ref, const Consts& c) {
+  float* __restrict V = L.V.data();
+  float* __restrict a = L.a.data();
+  float* __restrict since = L.since.data();
+  const float* __restrict drive = L.drive.data();
+  float* __restrict spike = L.spike.data();
+  float total = 0.f;
+#pragma omp simd reduction(+ : total)
+  for (int64_t j = 0; j < n; ++j) {
+    const float aj = a[j] * c.decay_adapt;
+    const bool active = since[j] >= ref[j];
+    const float v_inf = (c.V_rest + drive[j]) - aj;
+    const float v = active ? v_inf + (V[j] - v_inf) * dv[j] : V[j];
+    const bool s = active && (v >= th[j]);
+    const float sf = s ? 1.f : 0.f;
+    V[j] = s ? c.V_reset : v;
+    a[j] = aj + c.adapt_jump * sf;
+    since[j] = s ? 0.f : since[j] + c.dt;
+    spike[j] = sf;
+    total += sf;  // 0s and 1s: exact in any order
+  }
+  int32_t k = 0;
+  if (total > 0.f) {
+    for (int64_t j = 0; j < n; ++j) {
+      L.fired[k] = static_cast<int32_t>(j);
+      k += spike[j] != 0.f;
+    }
+  }
+  L.n_fired = k;
+}
+
+// The arrival schedule of one sample's input spikes: for every step, the inputs whose
+// (delayed) spike arrives then, in increasing input order. Rows are scanned eight bytes at
+// a time, so the cost follows the spikes, not T x n_in.
+struct Arrivals {
+  std::vector<int32_t> start, input, t_of, i_of;
+  void build(const bool* spikes, const int32_t* delay, int64_t T, int64_t n_in) {
+    t_of.clear();
+    i_of.clear();
+    const uint8_t* s = reinterpret_cast<const uint8_t*>(spikes);
+    for (int64_t t = 0; t < T; ++t) {
+      const uint8_t* row = s + t * n_in;
+      int64_t i = 0;
+      for (; i + 8 <= n_in; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, row + i, 8);
+        if (!w) continue;
+        for (int64_t k = 0; k < 8; ++k) {
+          if (row[i + k]) push(t, i + k, delay, T);
+        }
+      }
+      for (; i < n_in; ++i) {
+        if (row[i]) push(t, i, delay, T);
+      }
+    }
+    start.assign(T + 1, 0);
+    for (int32_t t : t_of) ++start[t + 1];
+    for (int64_t t = 0; t < T; ++t) start[t + 1] += start[t];
+    input.resize(t_of.size());
+    std::vector<int32_t> fill(start.begin(), start.end() - 1);
+    for (size_t e = 0; e < t_of.size(); ++e) input[fill[t_of[e]]++] = i_of[e];
+    for (int64_t t = 0; t < T; ++t) {  // a few entries per step: insertion sort
+      for (int32_t x = start[t] + 1; x < start[t + 1]; ++x) {
+        int32_t v = input[x], y = x;
+        while (y > start[t] && input[y - 1] > v) {
+          input[y] = input[y - 1];
+          --y;
+        }
+        input[y] = v;
+      }
+    }
+  }
+  void push(int64_t t, int64_t i, const int32_t* delay, int64_t T) {
+    int64_t d = std::min<int64_t>(std::max<int32_t>(delay[i], 0), T);
+    if (t + d < T) {
+      t_of.push_back(static_cast<int32_t>(t + d));
+      i_of.push_back(static_cast<int32_t>(i));
+    }
+  }
+};
+
+// Adds the rows ``idx`` of ``M`` (row length n) into ``out`` (which starts at zero).
+inline void sum_rows(const float* M, int64_t n, const int32_t* idx, int32_t k, float* out) {
+  for (int64_t j = 0; j < n; ++j) out[j] = 0.f;
+  for (int32_t e = 0; e < k; ++e) {
+    const float* __restrict r = M + static_cast<int64_t>(idx[e]) * n;
+    for (int64_t j = 0; j < n; ++j) out[j] += r[j];
+  }
+}
+
+void run_sample(const Problem& P, int64_t b, Layer& hid, std::vector<Layer>& out, Arrivals& arr,
+                std::vector<int32_t>& ring_idx,
+                std::vector<int32_t>& ring_n, std::vector<float>& x) {
+  const Consts& c = P.c;
+  const int64_t T = P.T, h = P.h, o = P.o, D = P.delay_ho;
+  hid.reset(h, P.noise_h + b * h * 2, c);
+  for (int64_t r = 0; r < P.rows; ++r) out[r].reset(o, P.noise_o + b * o * 2, c);
+  std::fill(ring_n.begin(), ring_n.end(), 0);
+  arr.build(P.spikes + b * T * P.n_in, P.delay, T, P.n_in);
+  if (P.r_h) std::memset(P.r_h + b * T * h, 0, T * h);
+  if (P.r_free) std::memset(P.r_free + b * T * o, 0, T * o);
+  if (P.r_taught) std::memset(P.r_taught + b * T * o, 0, T * o);
+  std::vector<int32_t> cnt_h(h, 0), cnt_o(o, 0);
+  float* xo = x.data() + h;
+  float* xi = xo + o;
+  for (int64_t t = 0; t < T; ++t) {
+    // Hidden layer.
+    const int32_t prev = hid.n_fired;
+    sum_rows(P.W, h, arr.input.data() + arr.start[t], arr.start[t + 1] - arr.start[t], x.data());
+    {
+      float* __restrict ge = hid.g_exc.data();
+      float* __restrict gi = hid.g_inh.data();
+      float* __restrict dr = hid.drive.data();
+      const float* __restrict sp = hid.spike.data();
+      const float* __restrict xx = x.data();
+      const float n_prev = static_cast<float>(prev);
+#pragma omp simd
+      for (int64_t j = 0; j < h; ++j) {
+        ge[j] = ge[j] * c.decay_syn + xx[j];
+        gi[j] = gi[j] * c.decay_inh + c.w_inh * (n_prev - sp[j]);
+        dr[j] = ge[j] - gi[j];
+      }
+    }
+    lif_step(h, hid, P.dv_h, P.th_h, P.ref_h, c);
+    for (int32_t e = 0; e < hid.n_fired; ++e) ++cnt_h[hid.fired[e]];
+    if (P.r_h) {
+      for (int32_t e = 0; e < hid.n_fired; ++e) P.r_h[(b * T + t) * h + hid.fired[e]] = true;
+    }
+    if (P.v_h) std::memcpy(P.v_h + (b * T + t) * P.n_trace, hid.V.data(), P.n_trace * sizeof(float));
+    // Hidden -> output delay: a ring of D slots, each the spike list of one step.
+    const int64_t slot = t % D;
+    const int32_t n_arr = ring_n[slot];
+    sum_rows(P.w_ho, o, ring_idx.data() + slot * h, n_arr, xo);
+    std::memcpy(ring_idx.data() + slot * h, hid.fired.data(), hid.n_fired * sizeof(int32_t));
+    ring_n[slot] = hid.n_fired;
+    // Output rows: free, then taught.
+    for (int64_t r = 0; r < P.rows; ++r) {
+      Layer& L = out[r];
+      sum_rows(P.hat, o, L.fired.data(), L.n_fired, xi);
+      const float* teach = P.teacher + (r * P.B + b) * o;
+      for (int64_t k = 0; k < o; ++k) {
+        L.g_exc[k] = L.g_exc[k] * c.decay_syn + xo[k];
+        L.g_inh[k] = L.g_inh[k] * c.decay_inh + xi[k];
+        L.drive[k] = (L.g_exc[k] - L.g_inh[k]) + teach[k];
+      }
+      lif_step(o, L, P.dv_o, P.vth_o, P.ref_o, c);
+      bool* raster = r == 0 ? P.r_free : P.r_taught;
+      if (raster) {
+        for (int32_t e = 0; e < L.n_fired; ++e) raster[(b * T + t) * o + L.fired[e]] = true;
+      }
+      if (r == 0) {
+        for (int32_t e = 0; e < L.n_fired; ++e) ++cnt_o[L.fired[e]];
+        if (P.v_o) std::memcpy(P.v_o + (b * T + t) * o, L.V.data(), o * sizeof(float));
+      }
+    }
+  }
+  std::memcpy(P.c_h + b * h, cnt_h.data(), h * sizeof(int32_t));
+  std::memcpy(P.c_o + b * o, cnt_o.data(), o * sizeof(int32_t));
+}
+
+void run_tile(const Problem& P, int64_t lo, int64_t hi) {
+  Layer hid(P.h);
+  std::vector<Layer> out(P.rows, Layer(P.o));
+  Arrivals arr;
+  std::vector<int32_t> ring_idx(P.delay_ho * P.h), ring_n(P.delay_ho);
+  std::vector<float> x(P.h + 2 * P.o);
+  for (int64_t b = lo; b < hi; ++b) run_sample(P, b, hid, out, arr, ring_idx, ring_n, x);
+}
+
+template <ffi::DataType D>
+auto* ptr_or_null(ffi::Result<ffi::Buffer<D>>& r) {
+  return r->element_count() ? r->typed_data() : nullptr;
+}
+
+ffi::Error Present(ffi::Buffer<ffi::PRED> spikes, ffi::Buffer<ffi::F32> W, ffi::Buffer<ffi::S32> delay,
+                   ffi::Buffer<ffi::F32> dv_h, ffi::Buffer<ffi::F32> th_h, ffi::Buffer<ffi::F32> ref_h,
+                   ffi::Buffer<ffi::F32> w_ho, ffi::Buffer<ffi::F32> hat, ffi::Buffer<ffi::F32> dv_o,
+                   ffi::Buffer<ffi::F32> vth_o, ffi::Buffer<ffi::F32> ref_o,
+                   ffi::Buffer<ffi::F32> teacher, ffi::Buffer<ffi::F32> noise_h,
+                   ffi::Buffer<ffi::F32> noise_o, float dt, float V_rest, float V_reset,
+                   float decay_adapt, float adapt_jump, float decay_syn, float decay_inh,
+                   float w_inh, int64_t delay_ho, int64_t threads,
+                   ffi::Result<ffi::Buffer<ffi::PRED>> r_h, ffi::Result<ffi::Buffer<ffi::PRED>> r_free,
+                   ffi::Result<ffi::Buffer<ffi::PRED>> r_taught, ffi::Result<ffi::Buffer<ffi::S32>> c_h,
+                   ffi::Result<ffi::Buffer<ffi::S32>> c_o, ffi::Result<ffi::Buffer<ffi::F32>> v_h,
+                   ffi::Result<ffi::Buffer<ffi::F32>> v_o) {
+  auto sd = spikes.dimensions();
+  if (sd.size() != 3) return ffi::Error::InvalidArgument("spikes must be (B, T, n_input)");
+  Problem P;
+  P.B = sd[0];
+  P.T = sd[1];
+  P.n_in = sd[2];
+  P.h = dv_h.element_count();
+  P.o = dv_o.element_count();
+  if (W.element_count() != static_cast<size_t>(P.n_in * P.h) ||
+      w_ho.element_count() != static_cast<size_t>(P.h * P.o) ||
+      hat.element_count() != static_cast<size_t>(P.o * P.o) ||
+      delay.element_count() != static_cast<size_t>(P.n_in) ||
+      noise_h.element_count() != static_cast<size_t>(P.B * P.h * 2) ||
+      noise_o.element_count() != static_cast<size_t>(P.B * P.o * 2))
+    return ffi::Error::InvalidArgument("byob_present: inconsistent shapes");
+  P.rows = P.B ? teacher.element_count() / (P.B * P.o) : 1;
+  if (P.rows != 1 && P.rows != 2) return ffi::Error::InvalidArgument("teacher must be (B or 2B, n_out)");
+  P.delay_ho = std::max<int64_t>(delay_ho, 1);
+  P.n_trace = P.B * P.T ? v_h->element_count() / (P.B * P.T) : 0;
+  P.c = Consts{dt, V_rest, V_reset, decay_adapt, adapt_jump, decay_syn, decay_inh, w_inh};
+  P.spikes = spikes.typed_data();
+  P.W = W.typed_data();
+  P.delay = delay.typed_data();
+  P.dv_h = dv_h.typed_data();
+  P.th_h = th_h.typed_data();
+  P.ref_h = ref_h.typed_data();
+  P.w_ho = w_ho.typed_data();
+  P.hat = hat.typed_data();
+  P.dv_o = dv_o.typed_data();
+  P.vth_o = vth_o.typed_data();
+  P.ref_o = ref_o.typed_data();
+  P.teacher = teacher.typed_data();
+  P.noise_h = noise_h.typed_data();
+  P.noise_o = noise_o.typed_data();
+  P.r_h = ptr_or_null(r_h);
+  P.r_free = ptr_or_null(r_free);
+  P.r_taught = ptr_or_null(r_taught);
+  P.c_h = c_h->typed_data();
+  P.c_o = c_o->typed_data();
+  P.v_h = ptr_or_null(v_h);
+  P.v_o = ptr_or_null(v_o);
+  int64_t n = std::max<int64_t>(1, std::min<int64_t>(threads, P.B));
+  if (n == 1) {
+    run_tile(P, 0, P.B);
+    return ffi::Error::Success();
+  }
+  std::vector<std::thread> pool;
+  const int64_t per = (P.B + n - 1) / n;
+  for (int64_t k = 1; k < n; ++k) {
+    const int64_t lo = k * per, hi = std::min(P.B, lo + per);
+    if (lo < hi) pool.emplace_back(run_tile, std::cref(P), lo, hi);
+  }
+  run_tile(P, 0, std::min(P.B, per));
+  for (auto& th : pool) th.join();
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(ByobPresent, Present,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::Buffer<ffi::PRED>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Attr<float>("dt")
+                                  .Attr<float>("V_rest")
+                                  .Attr<float>("V_reset")
+                                  .Attr<float>("decay_adapt")
+                                  .Attr<float>("adapt_jump")
+                                  .Attr<float>("decay_syn")
+                                  .Attr<float>("decay_inh")
+                                  .Attr<float>("w_inh")
+                                  .Attr<int64_t>("delay_ho")
+                                  .Attr<int64_t>("threads")
+                                  .Ret<ffi::Buffer<ffi::PRED>>()
+                                  .Ret<ffi::Buffer<ffi::PRED>>()
+                                  .Ret<ffi::Buffer<ffi::PRED>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
