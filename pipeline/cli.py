@@ -128,7 +128,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                              f"{net.n_output} classes; the data has {want.n_input} {list(want.image_shape)} "
                              f"and {want.n_output}")
     X, y = split.X_test, split.y_test
-    r = run_evaluate(models, X, y)
+    if a.save and not a.learn:
+        raise UsageError("--save saves what --learn adapted; give --learn too")
+    if a.learn and len(models) > 1:
+        raise UsageError("--learn adapts one model; give a single MODEL")
+    if a.learn:
+        from pipeline.online import run_online
+
+        r = run_online(models[0], X, y, save=a.save)
+    else:
+        r = run_evaluate(models, X, y)
     lines = []
     for m in r.get("members", []):
         lines.append(f"{m['model']}: {m['accuracy']:.2%}")
@@ -138,6 +147,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
               for c in r["per_class"]]
     lines.append("confusion (rows: true class, columns: predicted):")
     lines += ["  " + " ".join(f"{v:>3}" for v in row) for row in r["confusion"]]
+    if r.get("learn"):
+        lines.insert(0, "online learning (unsupervised STDP and homeostasis while streaming)"
+                     + (f"; adapted model saved to: {r['saved']}" if r["saved"] else "; model file unchanged"))
     _emit(r, a.json, lines)
     return 0
 
@@ -409,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split-seed", type=int, default=None, help="evaluate on this split's test part "
                    "(default: the model's own)")
     e.add_argument("--json", action="store_true", help="print a JSON result as the last line")
+    e.add_argument("--learn", action="store_true", help="online learning: unsupervised STDP and homeostasis "
+                   "(no labels) keep running while the digits stream; each prediction comes before that "
+                   "digit's update; the model file is not changed")
+    e.add_argument("--save", action="store_true", help="with --learn: save the adapted brain as a new model "
+                   "beside the original")
     add_brain_options(e)
     e.set_defaults(fn=cmd_evaluate)
 

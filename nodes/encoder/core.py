@@ -1,6 +1,8 @@
 """Poisson rate coding of 8x8 digits.
 
-Pixel values 0..16 map linearly to rates 0..``max_rate`` Hz. Within a step of ``dt`` ms an
+Pixel values 0..16 map linearly to rates 0..``max_rate`` Hz. With ``on_off`` each pixel
+also drives an OFF input at ``16 - x`` (times ``off_rate``): inputs 0..63 are ON, 64..127
+OFF. Within a step of ``dt`` ms an
 input fires with probability ``rate * dt / 1000``. Each sample draws from its own NumPy
 generator, seeded by (seed, epoch, attempt, sample id), so any node on any host can regenerate
 exactly the same train for the same sample: that is what makes a run reproducible.
@@ -24,6 +26,15 @@ def rates_hz(images: np.ndarray, max_rate: float) -> np.ndarray:
     """Firing rate of each input in Hz; ``images`` is (B, 64) with values 0..16."""
     x = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
     return np.clip(x, 0.0, PIXEL_MAX) / PIXEL_MAX * max_rate
+
+
+def channels(images: np.ndarray, on_off: bool, off_rate: float = 1.0) -> np.ndarray:
+    """The value driving each input channel, (B, 64) or with ``on_off`` (B, 128): ON at x,
+    OFF at ``off_rate * (16 - x)``, pixels clipped to 0..16 first."""
+    x = np.clip(np.asarray(images, dtype=np.float32).reshape(len(images), -1), 0.0, PIXEL_MAX)
+    if not on_off:
+        return x
+    return np.concatenate([x, np.float32(off_rate) * (PIXEL_MAX - x)], axis=1)
 
 
 def bernoulli_train(rng: np.random.Generator, p: np.ndarray, n_steps: int, out: np.ndarray) -> None:
@@ -52,10 +63,10 @@ def encode(
     sample_ids: np.ndarray,
     attempt: int = 0,
 ) -> np.ndarray:
-    """Poisson spike trains, bool (B, n_steps, 64). ``attempt`` > 0 boosts the rates
+    """Poisson spike trains, bool (B, n_steps, n_channels). ``attempt`` > 0 boosts the rates
     by ``retry_rate_step`` Hz per attempt (retry on silence, Diehl & Cook 2015)."""
     max_rate = cfg.max_rate + attempt * cfg.retry_rate_step
-    p = rates_hz(images, max_rate) * (cfg.dt / 1000.0)
+    p = rates_hz(channels(images, cfg.on_off, cfg.off_rate), max_rate) * (cfg.dt / 1000.0)
     out = np.zeros((len(p), cfg.n_steps, p.shape[1]), bool)
     for b, sid in enumerate(np.asarray(sample_ids).reshape(-1)):
         bernoulli_train(sample_rng(seed, epoch, int(sid), attempt), p[b], cfg.n_steps, out[b])

@@ -43,7 +43,7 @@ class LearnerNode(NodeShell):
         params = init_params(cfg.network, 0)
         n = cfg.network
         LearnerCore(n, cfg.learning, params).update_joined(
-            plastic_of(params), np.zeros((n.n_steps, n.n_input + n.n_hidden + 2 * n.n_output), bool))
+            plastic_of(params), np.zeros((n.n_steps, n.n_channels + n.n_hidden + 2 * n.n_output), bool))
 
     def step(self) -> None:
         events = dict(self.poller.poll(100))
@@ -76,7 +76,7 @@ class LearnerNode(NodeShell):
         self.total = self.per_epoch * job.epochs
         self.pending: dict[int, SpikeBatch] = {}
         n = model.config.network
-        self.sizes = {"input": n.n_input, "hidden": n.n_hidden, "output": n.n_output, "taught": n.n_output}
+        self.sizes = {"input": n.n_channels, "hidden": n.n_hidden, "output": n.n_output, "taught": n.n_output}
         self.log.info("job %s: learning from %d presentations%s", job.run, self.total,
                       f", resuming at {self.version}" if self.version else "")
         if not job.resume_from:

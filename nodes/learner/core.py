@@ -12,6 +12,9 @@
   potentiates by its pre trace at the taught post spikes and depresses by the same at
   the free post spikes: the difference is zero once the free layer answers as taught
   (a spiking perceptron / contrastive Hebbian rule; pre trace, post spikes, teacher);
+- runner-up anti-Hebbian (``anti_hebb`` > 0; Krotov & Hopfield 2019 in spiking form):
+  the hidden neuron ranked second in the sample is pushed away from the input it nearly
+  won, its potentiation term applied with the opposite sign (``runner_up_delta``);
 - annealing: all learning rates scale by ``anneal ** epochs`` (a schedule, no new
   information at the synapse).
 The state is a small frozen pytree; every update bumps ``version``.
@@ -28,7 +31,7 @@ import numpy as np
 
 from nodes.learner.stdp import stdp_delta, traces
 from nodes.network.delays import delayed_inputs
-from nodes.network.params import NetParams
+from nodes.network.params import NetParams, norm_target
 from pipeline.config import LearningConfig, NetworkConfig
 
 
@@ -50,8 +53,29 @@ def apply_plastic(params: NetParams, plastic: Plastic) -> NetParams:
     return params.replace(w_ih=plastic.w_ih, theta=plastic.theta, w_ho=plastic.w_ho)
 
 
-def _normalise(w: jax.Array, total: float) -> jax.Array:
-    return w * (total / jnp.maximum(w.sum(axis=0, keepdims=True), 1e-9))
+def _normalise(w: jax.Array, total: float, kind: str = "l1") -> jax.Array:
+    s = w.sum(axis=0, keepdims=True) if kind == "l1" else jnp.sqrt((w * w).sum(axis=0, keepdims=True))
+    return w * (total / jnp.maximum(s, 1e-9))
+
+
+def runner_up(hidden: jax.Array) -> jax.Array:
+    """The hidden neuron ranked second in a (T, h) raster: most spikes after the first,
+    ties to the earlier first spike, then the lower index."""
+    T = hidden.shape[0]
+    counts = hidden.sum(axis=0).astype(jnp.int32)
+    first = jnp.where(hidden.any(axis=0), jnp.argmax(hidden, axis=0), T).astype(jnp.int32)
+    score = counts * (T + 1) + (T - first)
+    return jnp.argsort(-score, stable=True)[1]
+
+
+def runner_up_delta(n: NetworkConfig, lc: LearningConfig, arrived: jax.Array, hidden: jax.Array,
+                    scale: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The runner-up's anti-Hebbian change (n_channels,) and its index: at each of its
+    spikes, ``-anti_hebb * A_post * (x_pre - x_offset)``. Zero when it stayed silent."""
+    r = runner_up(hidden)
+    post = hidden[:, r].astype(jnp.float32)
+    x_pre = traces(arrived, n.dt, lc.tau_pre)
+    return -lc.anti_hebb * lc.A_post * scale * ((x_pre - lc.x_offset).T @ post), r
 
 
 # At most this many hidden neurons spiking in a sample: the update works on their columns
@@ -69,10 +93,10 @@ def _compiled_update(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIV
 
 @lru_cache(maxsize=8)
 def _compiled_update_joined(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIVE_CAP):
-    """The update taking one (T, n_input + n_hidden + 2 n_output) raster (the pipeline's
+    """The update taking one (T, n_channels + n_hidden + 2 n_output) raster (the pipeline's
     presentation message), split inside the program: one argument to transfer, not four."""
     def joined(st, mask, delay, raster, scale):
-        edges = np.cumsum([net.n_input, net.n_hidden, net.n_output])
+        edges = np.cumsum([net.n_channels, net.n_hidden, net.n_output])
         pre, hidden, free, taught = jnp.split(raster, edges, axis=1)
         return _update_impl(net, learn, cap, st, mask, delay, pre, hidden, free, taught, scale)
     return jax.jit(joined)
@@ -102,7 +126,7 @@ def _update_impl(n: NetworkConfig, lc: LearningConfig, cap: int, st: Plastic, ma
         # Padding repeats column 0 with no spikes: it adds zeros there.
         post = hidden[:, cols] & (jnp.arange(k) < spiked.sum())[None, :]
         d_ih, d_ho = _deltas(n, lc, arrived, post, free, taught, scale)
-        return (jnp.zeros((n.n_input, n.n_hidden), jnp.float32).at[:, cols].add(d_ih),
+        return (jnp.zeros((n.n_channels, n.n_hidden), jnp.float32).at[:, cols].add(d_ih),
                 jnp.zeros((n.n_hidden, n.n_output), jnp.float32).at[cols].add(d_ho))
 
     def all_columns(_):
@@ -110,8 +134,11 @@ def _update_impl(n: NetworkConfig, lc: LearningConfig, cap: int, st: Plastic, ma
 
     d_ih, d_ho = jax.lax.cond(spiked.sum() <= k, active_columns, all_columns, None) if k else \
         all_columns(None)
+    if lc.anti_hebb > 0:
+        d_r, r = runner_up_delta(n, lc, arrived, hidden, scale)
+        d_ih = d_ih.at[:, r].add(d_r)
     w_ih = jnp.clip(st.w_ih + d_ih * mask, 0.0, n.w_max)
-    w_ih = jnp.clip(_normalise(w_ih, n.w_norm), 0.0, n.w_max)
+    w_ih = jnp.clip(_normalise(w_ih, norm_target(n), n.norm), 0.0, n.w_max)
     theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
     theta = jnp.maximum(theta, lc.theta_min)
     w_ho = jnp.clip(st.w_ho + d_ho, 0.0, 1.0)
@@ -140,7 +167,7 @@ class LearnerCore:
 
     def update_joined(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
         """``update`` of one presentation given as the input, hidden, free and taught
-        output rasters side by side on the neuron axis (T, n_input + n_hidden + 2 n_output)."""
+        output rasters side by side on the neuron axis (T, n_channels + n_hidden + 2 n_output)."""
         return self._update_joined(st, self.mask, self.delay, raster,
                                    np.float32(rate_scale(self.learn, progress)))
 

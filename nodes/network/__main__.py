@@ -227,7 +227,7 @@ class NetworkNode(NodeShell):
     def next_input(self, cfg) -> SpikeBatch | None:
         """The next training input of this run with the configured shape; None if asked to stop."""
         msg = self.wait(self.spikes, SpikeBatch)
-        while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_input):
+        while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_channels):
             msg = self.wait(self.spikes, SpikeBatch)
         return msg
 
@@ -269,7 +269,7 @@ class NetworkNode(NodeShell):
                 continue
             msg = self.receive(eval_in)
             if not isinstance(msg, SpikeBatch) or msg.run != self.run_id or msg.epoch != EVAL_EPOCH \
-                    or not self.check_input(msg, cfg.n_steps, cfg.n_input):
+                    or not self.check_input(msg, cfg.n_steps, cfg.n_channels):
                 self.dropped["unexpected-eval"] += 1
                 continue
             res, _ = present(core, params, split.X_test[msg.sample_ids], model.seed, EVAL_EPOCH,

@@ -257,14 +257,14 @@ class NetworkCore:
 
     def simulate(self, params: NetParams, spikes: np.ndarray, noise: tuple[np.ndarray, np.ndarray],
                  labels: np.ndarray | None = None, n_trace: int = 0, rasters: bool = True) -> SimResult:
-        """Present ``spikes`` (bool (B, T, n_input)) from the reset state ``noise``
+        """Present ``spikes`` (bool (B, T, n_channels)) from the reset state ``noise``
         (see ``reset_noise``); ``labels`` switch the teacher on. ``rasters=False``
         returns spike counts only (faster: nothing of size T x B x n is written)."""
         batch = int(spikes.shape[0])
-        if spikes.shape[1:] != (self.cfg.n_steps, self.cfg.n_input):
+        if spikes.shape[1:] != (self.cfg.n_steps, self.cfg.n_channels):
             raise ValueError(
                 f"input spikes have shape {tuple(spikes.shape)}, expected (batch, "
-                f"{self.cfg.n_steps}, {self.cfg.n_input}) for t_present={self.cfg.t_present} ms "
+                f"{self.cfg.n_steps}, {self.cfg.n_channels}) for t_present={self.cfg.t_present} ms "
                 f"at dt={self.cfg.dt} ms")
         p = self.device_params(params)
         net = self.net(batch, labels is not None)

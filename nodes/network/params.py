@@ -18,9 +18,9 @@ from pipeline.config import NetworkConfig
 
 @dataclass(frozen=True)
 class NetParams:
-    w_ih: np.ndarray  # (n_input, n_hidden) input->hidden weights in [0, w_max]
-    mask_ih: np.ndarray  # (n_input, n_hidden) bool, which synapses exist
-    delay_ih: np.ndarray  # (n_input,) int, delay of each input's axon in steps
+    w_ih: np.ndarray  # (n_channels, n_hidden) input->hidden weights in [0, w_max]
+    mask_ih: np.ndarray  # (n_channels, n_hidden) bool, which synapses exist
+    delay_ih: np.ndarray  # (n_channels,) int, delay of each input's axon in steps
     w_ho: np.ndarray  # (n_hidden, n_output) hidden->output weights in [0, 1]
     theta: np.ndarray  # (n_hidden,) homeostatic threshold offset, mV
     tau_h: np.ndarray  # (n_hidden,) membrane time constants, ms
@@ -40,7 +40,7 @@ class NetParams:
 
     @staticmethod
     def expected_shapes(cfg: NetworkConfig) -> dict[str, tuple[tuple[int, ...], str]]:
-        i, h, o = cfg.n_input, cfg.n_hidden, cfg.n_output
+        i, h, o = cfg.n_channels, cfg.n_hidden, cfg.n_output
         f = "float32"
         return {
             "w_ih": ((i, h), f), "mask_ih": ((i, h), "bool"), "delay_ih": ((i,), "int32"),
@@ -93,20 +93,28 @@ def _receptive_fields(rng: np.random.Generator, n_hidden: int) -> np.ndarray:
     return fields
 
 
-def normalise_columns(w: np.ndarray, total: float) -> np.ndarray:
-    s = w.sum(axis=0, keepdims=True)
+def norm_target(cfg: NetworkConfig) -> float:
+    """What each hidden neuron's input norm is held at: ``w_norm`` for the l1 sum; for l2
+    the Euclidean norm of a uniform column summing to ``w_norm``."""
+    return cfg.w_norm if cfg.norm == "l1" else cfg.w_norm / float(np.sqrt(cfg.n_channels))
+
+
+def normalise_columns(w: np.ndarray, total: float, kind: str = "l1") -> np.ndarray:
+    s = w.sum(axis=0, keepdims=True) if kind == "l1" else np.sqrt((w * w).sum(axis=0, keepdims=True))
     return (w * (total / np.maximum(s, 1e-9))).astype(np.float32)
 
 
 def init_params(cfg: NetworkConfig, seed: int) -> NetParams:
     rng = np.random.default_rng(seed)
-    i, h, o = cfg.n_input, cfg.n_hidden, cfg.n_output
+    i, h, o = cfg.n_channels, cfg.n_hidden, cfg.n_output
     mask = rng.random((i, h)) < cfg.connection_prob
     if cfg.receptive_fields:
         w = _receptive_fields(rng, h)
+        if cfg.on_off:  # OFF channels start as the field's complement
+            w = np.concatenate([w, w.max(axis=0, keepdims=True) - w], axis=0)
     else:
         w = (0.3 * rng.random((i, h)) + 0.05).astype(np.float32)
-    w = normalise_columns(np.where(mask, w, 0.0), cfg.w_norm)
+    w = normalise_columns(np.where(mask, w, 0.0), norm_target(cfg), cfg.norm)
     w = np.clip(w, 0.0, cfg.w_max).astype(np.float32)
     lo, hi = cfg.delay_ih
     delay = np.round(rng.uniform(lo, hi, size=i) / cfg.dt).astype(np.int32)

@@ -1,0 +1,88 @@
+"""Issue 17's brain options against hand-computed values: ON/OFF input, L2 normalisation,
+the runner-up anti-Hebbian step."""
+
+import numpy as np
+import pytest
+
+from nodes.encoder.core import channels, encode
+from nodes.learner.core import LearnerCore, plastic_of, runner_up, runner_up_delta
+from nodes.network.params import init_params, norm_target, normalise_columns
+from pipeline.config import ConfigError, LearningConfig, NetworkConfig
+
+
+def test_on_off_channels_are_x_then_16_minus_x():
+    x = np.array([[0, 4, 16, 20]], np.float32)
+    assert np.array_equal(channels(x, False), [[0, 4, 16, 16]])
+    assert np.array_equal(channels(x, True), [[0, 4, 16, 16, 16, 12, 0, 0]])
+    assert np.allclose(channels(x, True, off_rate=0.5), [[0, 4, 16, 16, 8, 6, 0, 0]])
+
+
+def test_on_off_doubles_the_channels_and_every_pixel_brings_the_same_total_drive():
+    cfg = NetworkConfig(on_off=True, dt=0.5, t_present=200.0)
+    assert cfg.n_input == 64 and cfg.n_channels == 128
+    img = np.zeros((40, 64), np.float32)
+    img[:, :16] = 16  # ink on the first 16 pixels: ON fires there, OFF everywhere else
+    s = encode(img, cfg, seed=1, epoch=0, sample_ids=np.arange(40))
+    assert s.shape == (40, 400, 128)
+    assert not s[:, :, 16:64].any() and not s[:, :, 64:80].any()
+    per_input = s.sum(1).mean(0)  # 150 Hz * 0.2 s = 30 spikes where a channel is at 16
+    assert 28 < per_input[:16].mean() < 32 and 28 < per_input[80:].mean() < 32
+    p = init_params(cfg, 0)
+    assert p.w_ih.shape == (128, cfg.n_hidden) and p.delay_ih.shape == (128,)
+
+
+def test_l2_normalisation_holds_the_euclidean_norm():
+    w = np.array([[3.0, 1.0], [4.0, 1.0]], np.float32)
+    assert np.allclose(normalise_columns(w, 10.0, "l2"), [[6, 10 / np.sqrt(2)], [8, 10 / np.sqrt(2)]])
+    assert np.allclose(normalise_columns(w, 10.0, "l1"), [[30 / 7, 5], [40 / 7, 5]])
+    # l2's target is the norm of a uniform column summing to w_norm: 6.4 over 64 -> 0.1 * 8
+    assert norm_target(NetworkConfig(norm="l2")) == pytest.approx(0.8)
+    assert norm_target(NetworkConfig(norm="l2", on_off=True)) == pytest.approx(6.4 / np.sqrt(128))
+    p = init_params(NetworkConfig(norm="l2"), 0)
+    assert np.allclose(np.linalg.norm(p.w_ih, axis=0), 0.8, rtol=1e-5)
+    with pytest.raises(ConfigError, match="network.norm"):
+        NetworkConfig(norm="max")
+
+
+def raster(T: int, n: int, spikes: dict[int, list[int]]) -> np.ndarray:
+    r = np.zeros((T, n), bool)
+    for j, ts in spikes.items():
+        r[ts, j] = True
+    return r
+
+
+def test_the_runner_up_is_second_by_spikes_then_by_the_earlier_first_spike():
+    assert int(runner_up(raster(6, 4, {0: [0, 1, 2], 2: [3], 3: [1, 4]}))) == 3
+    assert int(runner_up(raster(6, 4, {0: [0, 1], 1: [4], 2: [3]}))) == 2  # tie: earlier first spike
+    assert int(runner_up(raster(6, 4, {1: [2, 3]}))) == 0  # nobody else fired: a silent neuron
+
+
+def test_runner_up_step_pushes_away_by_its_potentiation_term():
+    """Neuron 0 wins (2 spikes), neuron 1 is the runner-up (one spike at step 2). Input 0
+    arrives at step 2 (trace 1), input 1 at step 0 (trace exp(-2 dt / tau_pre) at step 2)."""
+    n = NetworkConfig(dt=1.0, n_input=2, image_shape=(1, 2), n_hidden=3)
+    lc = LearningConfig(anti_hebb=0.5, A_post=0.01, x_offset=0.4, tau_pre=20.0)
+    hidden = raster(4, 3, {0: [0, 1], 1: [2]})
+    arrived = raster(4, 2, {0: [2], 1: [0]})
+    d, r = runner_up_delta(n, lc, arrived, hidden, np.float32(1.0))
+    assert int(r) == 1
+    expect = [-0.5 * 0.01 * (1.0 - 0.4), -0.5 * 0.01 * (np.exp(-2 / 20) - 0.4)]
+    assert np.allclose(np.asarray(d), expect, rtol=1e-5)
+    # silent runner-up: no change
+    d0, _ = runner_up_delta(n, lc, arrived, raster(4, 3, {0: [0, 1]}), np.float32(1.0))
+    assert not np.asarray(d0).any()
+
+
+def test_runner_up_step_lowers_the_runner_ups_weights_in_the_learner_update():
+    """Input 1 fired just before the runner-up's spike (trace 0.95), input 3 long before
+    (0.67): the anti-Hebbian step takes more from input 1. Other columns are unchanged."""
+    n = NetworkConfig(dt=1.0, t_present=50.0, n_input=4, image_shape=(2, 2), n_hidden=3, delay_ih=(0.0, 0.0),
+                      w_norm=2.0)
+    p = init_params(n, 0)
+    pre = raster(50, 4, {0: [10, 20], 1: [12], 3: [5]})
+    hidden = raster(50, 3, {0: [11, 21], 1: [13]})
+    out = np.zeros((50, 10), bool)
+    w0, w1 = (np.asarray(LearnerCore(n, LearningConfig(anti_hebb=a, x_offset=0.0), p, cap=0)
+                         .update(plastic_of(p), pre, hidden, out, out).w_ih) for a in (0.0, 1.0))
+    assert np.allclose(w0[:, [0, 2]], w1[:, [0, 2]])
+    assert w1[1, 1] / w0[1, 1] < w1[3, 1] / w0[3, 1]  # the common rescaling aside
