@@ -16,6 +16,7 @@ neurons are ``cfg.neuron_model``: AdaptiveLIF (default), Izhikevich or AdEx
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,11 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nodes.network import native, native_build
 from nodes.network.delays import delayed_inputs
 from nodes.network.models import AdExLayer, IzhikevichLayer
 from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
 from nodes.network.params import NetParams
 from pipeline.config import NetworkConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,7 @@ class NetworkCore:
         self.cfg = cfg
         self._nets: dict[tuple[int, bool], SpikingNet] = {}
         self._on_device: dict[str, tuple[np.ndarray, jax.Array]] = {}
+        self._native: bool | None = None
 
     def device_params(self, params: NetParams) -> dict[str, jax.Array]:
         """The parameters as device arrays. A NumPy array that is the very object given
@@ -218,6 +223,19 @@ class NetworkCore:
                 v = seen[1]
             out[k] = v if isinstance(v, jax.Array) else jnp.asarray(v)
         return out
+
+    def native(self) -> bool:
+        """Whether presentations run on the native kernel: ``backend = "native"``, the LIF
+        model, and a kernel that builds here (otherwise BrainPy, with a one-line notice)."""
+        if self._native is None:
+            self._native = False
+            if self.cfg.backend == "native":
+                if self.cfg.neuron_model != "lif":
+                    log.warning("network.backend native has no %s kernel; running on brainpy",
+                                self.cfg.neuron_model)
+                else:
+                    self._native = native_build.load()
+        return self._native
 
     @staticmethod
     @lru_cache(maxsize=8)
@@ -267,9 +285,14 @@ class NetworkCore:
                 f"{self.cfg.n_steps}, {self.cfg.n_channels}) for t_present={self.cfg.t_present} ms "
                 f"at dt={self.cfg.dt} ms")
         p = self.device_params(params)
-        net = self.net(batch, labels is not None)
-        out = net._run(p, jnp.asarray(spikes), self.teacher_current(labels, batch), jnp.asarray(noise[0]),
-                       jnp.asarray(noise[1]), n_trace=n_trace, rasters=rasters)
+        if self.native():  # NumPy arguments go to the program as they are: no eager copies
+            out = native.present(self.cfg, p, np.asarray(spikes), native.teacher(self.cfg, labels, batch),
+                                 np.asarray(noise[0]), np.asarray(noise[1]), n_trace=n_trace, rasters=rasters,
+                                 n_threads=native.threads())
+        else:
+            out = self.net(batch, labels is not None)._run(
+                p, jnp.asarray(spikes), self.teacher_current(labels, batch), jnp.asarray(noise[0]),
+                jnp.asarray(noise[1]), n_trace=n_trace, rasters=rasters)
         if not rasters:
             return SimResult(None, None, None, n_hidden=out[0], n_output=out[1])
         return SimResult(spikes, *out)

@@ -15,7 +15,7 @@ runs Izhikevich and AdEx on BrainPy, with a notice, whatever the backend.
 from __future__ import annotations
 
 import os
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -31,7 +31,22 @@ def threads() -> int:
     env = os.environ.get(ENV_THREADS, "")
     if env.isdigit() and int(env) > 0:
         return int(env)
+    return _cores()
+
+
+@lru_cache(maxsize=1)
+def _cores() -> int:
     return os.cpu_count() or 1
+
+
+def teacher(cfg: NetworkConfig, labels: np.ndarray | None, batch: int) -> np.ndarray:
+    """``NetworkCore.teacher_current`` as a NumPy array: (B, n_out) zeros without labels;
+    (2B, n_out) with them, ``teacher`` mV into the true class of the taught rows."""
+    rows = batch if labels is None else 2 * batch
+    t = np.zeros((rows, cfg.n_output), np.float32)
+    if labels is not None:
+        t[batch + np.arange(batch), np.asarray(labels, dtype=np.int64)] = cfg.teacher
+    return t
 
 
 def _decay(dt: float, tau: float) -> np.float32:
