@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from pipeline import jaxcache
 from pipeline.commands import config as config_commands
+from pipeline.commands import sweep as sweep_commands
 from pipeline.commands.brain import UsageError, add_brain_options, brain_config
 from pipeline.config import DEFAULT_MODEL_DIR
 
@@ -560,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_brain_options(b, data=False)
     b.set_defaults(fn=cmd_bench)
     config_commands.register(sub)
+    sweep_commands.register(sub)
     from pipeline.commands import export as export_commands
 
     export_commands.register(sub)
@@ -569,9 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for noisy in ("jax", "absl", "brainpy", "brainstate"):
+    for noisy in ("jax", "absl", "brainpy", "brainstate", "distributed", "bokeh", "tornado"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_parser()
+    argv = sweep_commands.normalise_argv(list(sys.argv[1:] if argv is None else argv))
     a = parser.parse_args(argv)  # argparse itself exits 2 on bad options
     if a.command != "bench":  # the speed benchmark compiles cold (benchmarks/speed.py)
         jaxcache.enable()  # compiled programs are kept between runs (pipeline/jaxcache.py)

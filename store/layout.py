@@ -22,6 +22,7 @@ import numpy as np
 from zarr.codecs import BloscCodec
 
 STORE_VERSION = 1
+SWEEPS_GROUP = "sweeps"  # sweeps' studies (Optuna journals) beside the runs; not a run
 KIND_CODES = {"spikes": 0, "prediction": 1, "weights": 2, "traces": 3, "metrics": 4, "run": 5}
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 PHASES = ("train", "test")

@@ -51,9 +51,10 @@ def _run_names(root: zarr.Group, path: Path) -> list[str]:
     run with damaged metadata would hide the others: then list the directories instead,
     and the damaged one reads as damaged."""
     try:
-        return sorted(root.group_keys())
+        names = root.group_keys()
     except Exception:
-        return sorted(d.name for d in path.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
+        names = (d.name for d in path.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
+    return sorted(n for n in names if n != layout.SWEEPS_GROUP)
 
 
 def _started(root: zarr.Group, name: str) -> float:
@@ -199,6 +200,8 @@ class RunReader:
                 "status": self.attrs.get("status"), "samples": int(train),
                 "test_samples": int(np.sum(test)), "test_accuracy": acc,
                 "model_in": self.attrs.get("model_in") or None, "model_out": self.attrs.get("model_out") or None,
+                "sweep": self.attrs.get("sweep"), "trial": self.attrs.get("trial"),
+                "params": self.attrs.get("params"), "validation_accuracy": self.attrs.get("validation_accuracy"),
                 "messages": self.committed.get("log", 0),
                 "bytes": _size(self.path / self.run) if (self.path / self.run).exists() else 0}
 
