@@ -51,7 +51,7 @@ def _run_names(root: zarr.Group, path: Path) -> list[str]:
     run with damaged metadata would hide the others: then list the directories instead,
     and the damaged one reads as damaged."""
     try:
-        names = root.group_keys()
+        names = list(root.group_keys())
     except Exception:
         names = (d.name for d in path.iterdir() if d.is_dir() and (d / "zarr.json").is_file())
     return sorted(n for n in names if n != layout.SWEEPS_GROUP)
