@@ -65,6 +65,7 @@ class Recording:
     counts: np.ndarray
     v_threshold: float | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    image_shape: tuple[int, int] = (8, 8)  # of the input images (28 x 28 for your own, ...)
 
     def __post_init__(self) -> None:
         """Shapes that disagree fail here, with what was expected, not deep in a figure."""
@@ -78,7 +79,7 @@ class Recording:
         n, steps = shapes["input"][:2]
         i, h, o = shapes["input"][2], shapes["hidden"][2], shapes["output"][2]
         expect = {"w_ih_start": (i, h), "w_ih_end": (i, h), "w_ho_start": (h, o), "w_ho_end": (h, o),
-                  "images": (n, i), "sample_labels": (n,)}
+                  "images": (n, self.image_shape[0] * self.image_shape[1]), "sample_labels": (n,)}
         for name, shape in expect.items():
             if np.shape(getattr(self, name)) != shape:
                 raise ValueError(f"Recording: {name} has shape {np.shape(getattr(self, name))}, "
@@ -109,7 +110,7 @@ def recording_from_model(model: Any, n_samples: int = 3, seed: int = 0, split_se
     evaluation's counts. The start weights are the model's initial weights."""
     from nodes.network.core import NetworkCore
     from nodes.network.params import init_params
-    from pipeline.data import load_split
+    from pipeline.data import load_data
     from pipeline.jobs import accuracy
     from pipeline.schedule import EVAL_EPOCH
     from pipeline.trainer import present
@@ -117,8 +118,8 @@ def recording_from_model(model: Any, n_samples: int = 3, seed: int = 0, split_se
 
     step = step or (lambda name: None)
     m = model if hasattr(model, "params") else load_model(model)
+    split, _ = load_data(m.config.replace(job=m.config.job.replace(split_seed=split_seed)))
     cfg = m.config.network
-    split = load_split(split_seed)
     if not 1 <= n_samples <= len(split.y_test):
         raise ValueError(f"n_samples must be 1..{len(split.y_test)}, got {n_samples}")
     ids = np.sort(np.random.default_rng(seed).choice(len(split.y_test), n_samples, replace=False))
@@ -141,7 +142,7 @@ def recording_from_model(model: Any, n_samples: int = 3, seed: int = 0, split_se
         info={"model": name, "created": m.created or None, "epochs_done": m.epochs_done,
               "samples_seen": m.samples_seen, "seed": m.seed, "split_seed": split_seed,
               "test_accuracy": acc, "test_samples": int(len(split.y_test)),
-              "shown_test_indices": ids.tolist()})
+              "shown_test_indices": ids.tolist()}, image_shape=tuple(cfg.image_shape))
 
 
 def recording_from_run(run: Any, n_samples: int = 3) -> Recording:
@@ -149,7 +150,8 @@ def recording_from_run(run: Any, n_samples: int = 3) -> Recording:
     ``n_samples`` training presentations' rasters and membrane traces, the first and last
     weight snapshots, and the test predictions (the training predictions if the run
     never reached its evaluation)."""
-    from pipeline.data import load_split
+    from pipeline.config import Config, ConfigError
+    from pipeline.data import DataError, load_data
     from store.layout import PHASES
     from store.runs import StoreError
 
@@ -178,7 +180,12 @@ def recording_from_run(run: Any, n_samples: int = 3) -> Recording:
     ids = np.array([run.raster("input", r).sample_id for r in rows])
     start = run.attrs.get("start", {})
     job, cfg = start.get("job", {}), start.get("config", {}).get("network", {})
-    split = load_split(int(job.get("split_seed", 0)))
+    try:  # the run's own data (digits, or the file it was trained on)
+        config = Config.from_dict(start.get("config", {}))
+        config = config.replace(job=config.job.replace(split_seed=int(job.get("split_seed", 0))))
+        split, config = load_data(config)
+    except (ConfigError, DataError, TypeError, ValueError) as e:
+        raise StoreError(f"run {run.run}: its data cannot be loaded again ({e})") from e
     p = run.predictions()
     test = p["phase"] == PHASES.index("test")
     sel = test if np.any(test) else ~test
@@ -191,7 +198,8 @@ def recording_from_run(run: Any, n_samples: int = 3) -> Recording:
         info={"run": run.run, "status": run.attrs.get("status"), "mode": run.attrs.get("mode"),
               "model_in": run.attrs.get("model_in") or None, "model_out": run.attrs.get("model_out") or None,
               "samples": n_rec, "evaluated": "test" if np.any(test) else "training (no evaluation recorded)",
-              "weight_versions": [int(w["version"][0]), int(w["version"][-1])]})
+              "weight_versions": [int(w["version"][0]), int(w["version"][-1])]},
+        image_shape=tuple(config.network.image_shape))
 
 
 def analyze(rec: Recording, out_dir: str | Path, step: StepFn | None = None) -> list[Path]:
@@ -204,14 +212,15 @@ def analyze(rec: Recording, out_dir: str | Path, step: StepFn | None = None) -> 
     w_end = {"w_ih": rec.w_ih_end, "w_ho": rec.w_ho_end}
     rasters = {k: rec.rasters[k] for k in LAYERS}
     draw = {
-        "raster.png": lambda p: figures.raster_figure(p, rasters, rec.dt, rec.images, rec.sample_labels),
+        "raster.png": lambda p: figures.raster_figure(p, rasters, rec.dt, rec.images, rec.sample_labels,
+                                                      rec.image_shape),
         "membrane.png": lambda p: figures.membrane_figure(p, rec.traces, rec.trace_neurons, rasters,
                                                           rec.dt, rec.v_threshold),
         "weights.png": lambda p: figures.weights_figure(p, w_start, w_end),
         "population.png": lambda p: figures.population_figure(p, rasters, rec.dt),
         "stdp_change.png": lambda p: figures.stdp_change_figure(p, rec.w_ih_start, rec.w_ih_end,
                                                                 rec.w_ho_start, rec.w_ho_end),
-        "receptive_fields.png": lambda p: figures.receptive_fields_figure(p, rec.w_ih_end),
+        "receptive_fields.png": lambda p: figures.receptive_fields_figure(p, rec.w_ih_end, rec.image_shape),
         "classification.png": lambda p: figures.classification_figure(p, rec.labels, rec.predictions,
                                                                       rec.counts.shape[1]),
     }

@@ -44,7 +44,8 @@ def class_report(labels: np.ndarray, preds: np.ndarray, n: int = 10) -> dict[str
 
 
 def raster_figure(path: str | Path, rasters: Mapping[str, np.ndarray], dt: float,
-                  images: np.ndarray | None = None, labels: np.ndarray | None = None) -> Path:
+                  images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                  image_shape: tuple[int, int] = (8, 8)) -> Path:
     """One row per sample: the digit (if ``images``), then each layer's spikes."""
     layers = list(rasters)
     n = len(next(iter(rasters.values())))
@@ -56,7 +57,7 @@ def raster_figure(path: str | Path, rasters: Mapping[str, np.ndarray], dt: float
         row = list(axes[s])
         if images is not None:
             ax = row.pop(0)
-            ax.imshow(np.asarray(images[s]).reshape(8, 8), cmap="gray_r", vmin=0, vmax=16)
+            ax.imshow(np.asarray(images[s]).reshape(image_shape), cmap="gray_r", vmin=0, vmax=16)
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"sample {s}" + (f" (label {int(labels[s])})" if labels is not None else ""))
         for ax, name in zip(row, layers):
@@ -182,6 +183,8 @@ def tile_mosaic(w_ih: np.ndarray, tile: tuple[int, int] = (8, 8), cols: int | No
     the number of tiles: exactly one per hidden neuron."""
     w = np.asarray(w_ih, float)
     th, tw = tile
+    if w.shape[0] == 2 * th * tw:  # ON/OFF inputs: the ON half is the prototype
+        w = w[: th * tw]
     if w.shape[0] != th * tw:
         raise ValueError(f"w_ih has {w.shape[0]} inputs, tiles of {tile} need {th * tw}")
     n = w.shape[1]
@@ -195,9 +198,9 @@ def tile_mosaic(w_ih: np.ndarray, tile: tuple[int, int] = (8, 8), cols: int | No
     return mosaic, n
 
 
-def receptive_fields_figure(path: str | Path, w_ih: np.ndarray) -> int:
+def receptive_fields_figure(path: str | Path, w_ih: np.ndarray, tile: tuple[int, int] = (8, 8)) -> int:
     """The receptive fields of the hidden neurons on one grid; returns the tiles drawn."""
-    mosaic, n = tile_mosaic(w_ih)
+    mosaic, n = tile_mosaic(w_ih, tuple(tile))
     side = np.sqrt(n)
     fig = _figure(max(4.0, 0.9 * side + 1.0), max(4.0, 0.9 * side + 1.3))
     ax = fig.subplots()

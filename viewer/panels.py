@@ -176,9 +176,10 @@ class Digit:
     """The digit shown now (input spike counts per pixel), its label, prediction and output counts."""
 
     def __init__(self) -> None:
-        self.image = source("digit", image=[np.zeros((8, 8))])
-        p = fig("digit (input spikes per pixel)", 220, 220, x_range=(0, 8), y_range=(0, 8))
-        p.image("image", x=0, y=0, dw=8, dh=8, source=self.image,
+        self.image = source("digit", image=[np.zeros((8, 8))], dw=[8], dh=[8])
+        p = fig("digit (input spikes per pixel)", 220, 220, x_range=Range1d(0, 8), y_range=Range1d(0, 8))
+        self.image_ranges = (p.x_range, p.y_range)
+        p.image("image", x=0, y=0, dw="dw", dh="dh", source=self.image,
                 color_mapper=LinearColorMapper(palette=list(reversed(Greys256)), low=0))
         p.axis.visible = False
         self.counts = source("output_counts", x=list(range(10)), top=[0] * 10, color=["#bbbbbb"] * 10)
@@ -195,7 +196,11 @@ class Digit:
             if frame.reset:
                 self.text.object = ""
             return
-        self.image.data = {"image": [s.image()[::-1]]}
+        img = s.image()
+        h, w = img.shape
+        if (self.image_ranges[0].end, self.image_ranges[1].end) != (w, h):  # 8x8, 28x28, ...
+            self.image_ranges[0].end, self.image_ranges[1].end = w, h
+        self.image.data = {"image": [img[::-1]], "dw": [w], "dh": [h]}
         pred = "-" if s.predicted is None else str(s.predicted)
         mark = "" if s.predicted is None else (" ✓" if s.predicted == s.label else " ✗")
         self.text.object = (f'<div class="byob-digit" data-label="{s.label}" data-predicted="{pred}" '

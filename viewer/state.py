@@ -90,13 +90,19 @@ class Sample:
     traces: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # pop -> (neurons, (T, k) mV)
     predicted: int | None = None
     counts: np.ndarray | None = None
+    image_shape: tuple[int, int] | None = None  # the run's network.image_shape, when its start was seen
 
     def image(self) -> np.ndarray:
-        """The input spike counts per pixel as the 8x8 digit (brighter: more spikes)."""
+        """The input spike counts per pixel as the h x w image (brighter: more spikes); the
+        run's image shape, else the largest square (ON/OFF channels: the ON half)."""
         steps, neurons = self.spikes.get("input", (np.zeros(0, int), np.zeros(0, int)))
         n = self.sizes.get("input", 64)
+        counts = np.bincount(neurons, minlength=n).astype(float)
+        if self.image_shape and self.image_shape[0] * self.image_shape[1] <= n:
+            h, w = self.image_shape
+            return counts[: h * w].reshape(h, w)
         side = max(int(np.sqrt(n)), 1)
-        return np.bincount(neurons, minlength=n)[: side * side].reshape(side, side).astype(float)
+        return counts[: side * side].reshape(side, side)
 
 
 @dataclass
@@ -125,18 +131,23 @@ class Frame:
     confusion: dict[str, Any] | None = None
 
 
-def receptive_fields(w_ih: np.ndarray, cols: int | None = None) -> np.ndarray:
-    """Each hidden neuron's input weights as a side x side tile, tiles in a grid with
-    one NaN line between them (drawn transparent); row 0 of the result is the top."""
+def receptive_fields(w_ih: np.ndarray, cols: int | None = None,
+                     shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Each hidden neuron's input weights as an h x w tile (the image shape, else the
+    largest square), tiles in a grid with one NaN line between them (drawn transparent);
+    row 0 of the result is the top."""
     n_in, n_hidden = w_ih.shape
-    side = max(int(np.sqrt(n_in)), 1)
+    if shape and shape[0] * shape[1] <= n_in:
+        h, w = shape
+    else:
+        h = w = max(int(np.sqrt(n_in)), 1)
     cols = cols or int(np.ceil(np.sqrt(n_hidden)))
     rows = int(np.ceil(n_hidden / cols))
-    out = np.full((rows * (side + 1) - 1, cols * (side + 1) - 1), np.nan)
+    out = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1), np.nan)
     for j in range(n_hidden):
         r, c = divmod(j, cols)
-        tile = w_ih[: side * side, j].reshape(side, side)
-        out[r * (side + 1): r * (side + 1) + side, c * (side + 1): c * (side + 1) + side] = tile
+        tile = w_ih[: h * w, j].reshape(h, w)
+        out[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = tile
     return out
 
 
@@ -252,6 +263,12 @@ class LiveState:
             self.received += 1
             self.bad += 1
 
+    def image_shape(self) -> tuple[int, int] | None:
+        shape = self.info.get("config", {}).get("network", {}).get("image_shape")
+        ok = isinstance(shape, (list, tuple)) and len(shape) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+        return (int(shape[0]), int(shape[1])) if ok else None
+
     def _on_run(self, m: RunInfo) -> None:
         if m.event == "resume":
             self.resumed = dict(m.summary)
@@ -273,7 +290,8 @@ class LiveState:
             sid = int(m.sample_ids[b])
             if m.population == "input":
                 self.samples += 1
-                self.current = Sample(self.samples, sid, int(m.labels[b]), m.epoch, m.attempt, m.n_steps, m.dt)
+                self.current = Sample(self.samples, sid, int(m.labels[b]), m.epoch, m.attempt, m.n_steps, m.dt,
+                                      image_shape=self.image_shape())
             cur = self.current
             if cur is None or cur.sample_id != sid:
                 index = self.samples  # spikes of a sample whose input we missed
@@ -374,7 +392,7 @@ class LiveState:
         if self._weights_view is None:
             w, f = self.weights, self.first_weights
             self._weights_view = {
-                "version": w.version, "samples_seen": w.samples_seen, "fields": receptive_fields(w.w_ih),
+                "version": w.version, "samples_seen": w.samples_seen, "fields": receptive_fields(w.w_ih, shape=self.image_shape()),
                 "n_hidden": w.w_ih.shape[1], "hist_ih": histogram(w.w_ih.ravel()),
                 "hist_ho": histogram(w.w_ho.ravel()), "hist_dw": histogram((w.w_ih - f.w_ih).ravel()),
                 "theta": histogram(w.theta.ravel())}
