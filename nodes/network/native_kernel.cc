@@ -58,11 +58,11 @@ struct Problem {
 // A layer's state for one sample: contiguous arrays of n neurons. Spikes are kept as
 // floats (0 or 1) so that every per-neuron loop is one vectorised pass over floats.
 struct Layer {
-  std::vector<float> V, a, since, g_exc, g_inh, drive, spike;
+  std::vector<float> V, a, since, g_exc, g_inh, spike;
   std::vector<int32_t> fired;  // indices of this step's spikes
   int32_t n_fired = 0;
   explicit Layer(int64_t n)
-      : V(n), a(n), since(n), g_exc(n), g_inh(n), drive(n), spike(n), fired(n) {}
+      : V(n), a(n), since(n), g_exc(n), g_inh(n), spike(n), fired(n) {}
   void reset(int64_t n, const float* noise, const Consts& c) {
     for (int64_t j = 0; j < n; ++j) {
       V[j] = c.V_rest + noise[2 * j];
@@ -76,21 +76,23 @@ struct Layer {
   }
 };
 
-// AdaptiveLIF.update, branch-free so that it vectorises; then the list of this step's
-// spikes, built only on the (rare) steps that have any.
+// AdaptiveLIF.update on the drive ``drive_of(j, last step's spike of j)`` (computed in the same pass, so each
+// neuron's state is loaded and stored once per step), branch-free so that it vectorises;
+// then the list of this step's spikes, built only on the (rare) steps that have any.
+template <typename Drive>
 inline void lif_step(int64_t n, Layer& L, const float* __restrict dv, const float* __restrict th,
-                     const float* __restrict ref, const Consts& c) {
+                     const float* __restrict ref, const Consts& c, Drive drive_of) {
   float* __restrict V = L.V.data();
   float* __restrict a = L.a.data();
   float* __restrict since = L.since.data();
-  const float* __restrict drive = L.drive.data();
   float* __restrict spike = L.spike.data();
   float total = 0.f;
 #pragma omp simd reduction(+ : total)
   for (int64_t j = 0; j < n; ++j) {
+    const float drive = drive_of(j, spike[j]);  // spike[j]: last step's
     const float aj = a[j] * c.decay_adapt;
     const bool active = since[j] >= ref[j];
-    const float v_inf = (c.V_rest + drive[j]) - aj;
+    const float v_inf = (c.V_rest + drive) - aj;
     const float v = active ? v_inf + (V[j] - v_inf) * dv[j] : V[j];
     const bool s = active && (v >= th[j]);
     const float sf = s ? 1.f : 0.f;
@@ -187,22 +189,20 @@ void run_sample(const Problem& P, int64_t b, Layer& hid, std::vector<Layer>& out
   for (int64_t t = 0; t < T; ++t) {
     // Hidden layer.
     const int32_t prev = hid.n_fired;
-    sum_rows(P.W, h, arr.input.data() + arr.start[t], arr.start[t + 1] - arr.start[t], x.data());
     {
+      // This step's arriving inputs (event-driven: only those) summed first, as contiguous
+      // rows; then synapses and neurons in one pass.
       float* __restrict ge = hid.g_exc.data();
       float* __restrict gi = hid.g_inh.data();
-      float* __restrict dr = hid.drive.data();
-      const float* __restrict sp = hid.spike.data();
-      const float* __restrict xx = x.data();
+      const float* __restrict xs = x.data();
+      sum_rows(P.W, h, arr.input.data() + arr.start[t], arr.start[t + 1] - arr.start[t], x.data());
       const float n_prev = static_cast<float>(prev);
-#pragma omp simd
-      for (int64_t j = 0; j < h; ++j) {
-        ge[j] = ge[j] * c.decay_syn + xx[j];
-        gi[j] = gi[j] * c.decay_inh + c.w_inh * (n_prev - sp[j]);
-        dr[j] = ge[j] - gi[j];
-      }
+      lif_step(h, hid, P.dv_h, P.th_h, P.ref_h, c, [&](int64_t j, float s_prev) {
+        ge[j] = ge[j] * c.decay_syn + xs[j];
+        gi[j] = gi[j] * c.decay_inh + c.w_inh * (n_prev - s_prev);
+        return ge[j] - gi[j];
+      });
     }
-    lif_step(h, hid, P.dv_h, P.th_h, P.ref_h, c);
     for (int32_t e = 0; e < hid.n_fired; ++e) ++cnt_h[hid.fired[e]];
     if (P.r_h) {
       for (int32_t e = 0; e < hid.n_fired; ++e) P.r_h[(b * T + t) * h + hid.fired[e]] = true;
@@ -219,12 +219,13 @@ void run_sample(const Problem& P, int64_t b, Layer& hid, std::vector<Layer>& out
       Layer& L = out[r];
       sum_rows(P.hat, o, L.fired.data(), L.n_fired, xi);
       const float* teach = P.teacher + (r * P.B + b) * o;
-      for (int64_t k = 0; k < o; ++k) {
-        L.g_exc[k] = L.g_exc[k] * c.decay_syn + xo[k];
-        L.g_inh[k] = L.g_inh[k] * c.decay_inh + xi[k];
-        L.drive[k] = (L.g_exc[k] - L.g_inh[k]) + teach[k];
-      }
-      lif_step(o, L, P.dv_o, P.vth_o, P.ref_o, c);
+      float* __restrict ge = L.g_exc.data();
+      float* __restrict gi = L.g_inh.data();
+      lif_step(o, L, P.dv_o, P.vth_o, P.ref_o, c, [&](int64_t k, float) {
+        ge[k] = ge[k] * c.decay_syn + xo[k];
+        gi[k] = gi[k] * c.decay_inh + xi[k];
+        return (ge[k] - gi[k]) + teach[k];
+      });
       bool* raster = r == 0 ? P.r_free : P.r_taught;
       if (raster) {
         for (int32_t e = 0; e < L.n_fired; ++e) raster[(b * T + t) * o + L.fired[e]] = true;
