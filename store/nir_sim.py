@@ -68,8 +68,13 @@ def output_counts(graph: nir.NIRGraph, spikes: np.ndarray, dt: float) -> np.ndar
     x = torch.as_tensor(np.ascontiguousarray(spikes), dtype=torch.float32)
     state = None
     counts = None
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            z, state = module(x[:, t], state)
-            counts = z if counts is None else counts + z
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # thousands of small steps: threads only add overhead (and fight JAX's)
+    try:
+        with torch.no_grad():
+            for t in range(x.shape[1]):
+                z, state = module(x[:, t], state)
+                counts = z if counts is None else counts + z
+    finally:
+        torch.set_num_threads(threads)
     return np.zeros((len(spikes), 0), np.int32) if counts is None else counts.numpy().astype(np.int32)

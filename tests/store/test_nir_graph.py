@@ -130,6 +130,7 @@ def test_norse_imports_the_graph_and_runs_the_test_digits(trained, tmp_path, rec
     import torch
 
     state, hidden = None, 0.0
+    torch.set_num_threads(1)
     with torch.no_grad():
         x = torch.as_tensor(spikes[few], dtype=torch.float32)
         for t in range(x.shape[1]):
