@@ -209,7 +209,7 @@ class NetworkConfig(Section):
     norm: str = knob("l1", "weight normalisation of each hidden neuron's inputs: l1 holds the sum at w_norm, "
                      "l2 the Euclidean norm at w_norm / sqrt(n_channels) (that of a uniform column "
                      "summing to w_norm)", choices=("l1", "l2"))
-    backend: str = knob("brainpy", "simulation backend: brainpy (the reference) or native (a fused C++ kernel "
+    backend: str = knob("native", "simulation backend: brainpy (the reference) or native (a fused C++ kernel "
                         "of the same model, built with the C++ compiler on first use; brainpy where none "
                         "is found, and for neuron_model izhikevich or adex)", choices=("brainpy", "native"))
 
