@@ -1,8 +1,10 @@
 """Poisson rate coding of 8x8 digits.
 
 Pixel values 0..16 map linearly to rates 0..``max_rate`` Hz. With ``on_off`` each pixel
-also drives an OFF input at ``16 - x`` (times ``off_rate``): inputs 0..63 are ON, 64..127
-OFF. Within a step of ``dt`` ms an
+also drives an OFF input (times ``off_rate``): inputs 0..63 are ON, 64..127 OFF. The OFF
+value is ``16 - x`` (``off_kind`` "complement") or, like an off-centre retinal cell, how
+far the pixel is below the mean of its 3x3 neighbourhood (``off_kind`` "surround": zero on
+blank background, high in the gaps and holes next to ink). Within a step of ``dt`` ms an
 input fires with probability ``rate * dt / 1000``. Each sample draws from its own NumPy
 generator, seeded by (seed, epoch, attempt, sample id), so any node on any host can regenerate
 exactly the same train for the same sample: that is what makes a run reproducible.
@@ -28,13 +30,28 @@ def rates_hz(images: np.ndarray, max_rate: float) -> np.ndarray:
     return np.clip(x, 0.0, PIXEL_MAX) / PIXEL_MAX * max_rate
 
 
-def channels(images: np.ndarray, on_off: bool, off_rate: float = 1.0) -> np.ndarray:
+def surround_off(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Off-centre response of (B, h*w) images: max(0, mean of the 3x3 neighbourhood - x),
+    the neighbourhood cut at the border (the mean is over the pixels that exist)."""
+    h, w = shape
+    img = x.reshape(len(x), h, w)
+    pad = np.pad(img, ((0, 0), (1, 1), (1, 1)))
+    ones = np.pad(np.ones((h, w), np.float32), 1)
+    total = sum(pad[:, i:i + h, j:j + w] for i in range(3) for j in range(3))
+    count = sum(ones[i:i + h, j:j + w] for i in range(3) for j in range(3))
+    return np.maximum(total / count - img, 0.0).reshape(len(x), h * w).astype(np.float32)
+
+
+def channels(images: np.ndarray, on_off: bool, off_rate: float = 1.0, off_kind: str = "complement",
+             shape: tuple[int, int] | None = None) -> np.ndarray:
     """The value driving each input channel, (B, 64) or with ``on_off`` (B, 128): ON at x,
-    OFF at ``off_rate * (16 - x)``, pixels clipped to 0..16 first."""
+    OFF at ``off_rate * (16 - x)`` or ``off_rate * surround_off(x)``, pixels clipped to
+    0..16 first."""
     x = np.clip(np.asarray(images, dtype=np.float32).reshape(len(images), -1), 0.0, PIXEL_MAX)
     if not on_off:
         return x
-    return np.concatenate([x, np.float32(off_rate) * (PIXEL_MAX - x)], axis=1)
+    off = PIXEL_MAX - x if off_kind == "complement" else surround_off(x, shape or (8, 8))
+    return np.concatenate([x, np.float32(off_rate) * off], axis=1)
 
 
 def bernoulli_train(rng: np.random.Generator, p: np.ndarray, n_steps: int, out: np.ndarray) -> None:
@@ -66,7 +83,8 @@ def encode(
     """Poisson spike trains, bool (B, n_steps, n_channels). ``attempt`` > 0 boosts the rates
     by ``retry_rate_step`` Hz per attempt (retry on silence, Diehl & Cook 2015)."""
     max_rate = cfg.max_rate + attempt * cfg.retry_rate_step
-    p = rates_hz(channels(images, cfg.on_off, cfg.off_rate), max_rate) * (cfg.dt / 1000.0)
+    p = rates_hz(channels(images, cfg.on_off, cfg.off_rate, cfg.off_kind, cfg.image_shape),
+                 max_rate) * (cfg.dt / 1000.0)
     out = np.zeros((len(p), cfg.n_steps, p.shape[1]), bool)
     for b, sid in enumerate(np.asarray(sample_ids).reshape(-1)):
         bernoulli_train(sample_rng(seed, epoch, int(sid), attempt), p[b], cfg.n_steps, out[b])

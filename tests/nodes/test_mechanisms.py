@@ -4,7 +4,7 @@ the runner-up anti-Hebbian step."""
 import numpy as np
 import pytest
 
-from nodes.encoder.core import channels, encode
+from nodes.encoder.core import channels, encode, surround_off
 from nodes.learner.core import LearnerCore, plastic_of, runner_up, runner_up_delta
 from nodes.network.params import init_params, norm_target, normalise_columns
 from pipeline.config import ConfigError, LearningConfig, NetworkConfig
@@ -15,6 +15,21 @@ def test_on_off_channels_are_x_then_16_minus_x():
     assert np.array_equal(channels(x, False), [[0, 4, 16, 16]])
     assert np.array_equal(channels(x, True), [[0, 4, 16, 16, 16, 12, 0, 0]])
     assert np.allclose(channels(x, True, off_rate=0.5), [[0, 4, 16, 16, 8, 6, 0, 0]])
+
+
+def test_surround_off_is_how_far_a_pixel_lies_below_its_neighbourhood_mean():
+    x = np.zeros((1, 64), np.float32)
+    x[0, 27] = 9.0  # row 3, column 3
+    off = surround_off(x, (8, 8)).reshape(8, 8)
+    ring = np.zeros((8, 8))
+    ring[2:5, 2:5] = 1.0  # 9 / 9 around it, zero on itself and on the blank background
+    ring[3, 3] = 0.0
+    assert np.allclose(off, ring)
+    x = np.zeros((1, 64), np.float32)
+    x[0, 1] = 16.0  # the corner pixel's neighbourhood has 4 pixels: 16 / 4
+    assert surround_off(x, (8, 8))[0, 0] == pytest.approx(4.0)
+    both = channels(x, True, off_rate=0.5, off_kind="surround", shape=(8, 8))
+    assert both.shape == (1, 128) and both[0, 64] == pytest.approx(2.0) and both[0, 1] == 16.0
 
 
 def test_on_off_doubles_the_channels_and_every_pixel_brings_the_same_total_drive():
@@ -86,3 +101,22 @@ def test_runner_up_step_lowers_the_runner_ups_weights_in_the_learner_update():
                          .update(plastic_of(p), pre, hidden, out, out).w_ih) for a in (0.0, 1.0))
     assert np.allclose(w0[:, [0, 2]], w1[:, [0, 2]])
     assert w1[1, 1] / w0[1, 1] < w1[3, 1] / w0[3, 1]  # the common rescaling aside
+
+
+@pytest.mark.parametrize("network, learning", [
+    ({"on_off": True}, {}),
+    ({"on_off": True, "off_rate": 0.3}, {}),
+    ({"on_off": True, "off_kind": "surround"}, {}),
+    ({}, {"anti_hebb": 0.4}),
+    ({"norm": "l2"}, {}),
+], ids=["on_off", "on_off_rate_0.3", "surround_off", "anti_hebb", "l2"])
+def test_a_small_training_run_with_each_option_clearly_beats_chance(tmp_path, small_cfg, digits, network,
+                                                                     learning):
+    """Two passes over 400 samples at dt 1 ms, as the default's own small test (10% is guessing)."""
+    from pipeline.jobs import TrainJob, run_train
+
+    cfg = small_cfg.replace(network=small_cfg.network.replace(**network),
+                            learning=small_cfg.learning.replace(**learning))
+    _, summary = run_train(TrainJob(epochs=2, samples=400, seed=0, model_dir=tmp_path, config=cfg, save=False),
+                           split=digits)
+    assert summary["test_accuracy"] > 0.35, summary
