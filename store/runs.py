@@ -185,6 +185,13 @@ class RunReader:
     def metrics(self) -> dict[str, np.ndarray]:
         return self.table("metrics")
 
+    def dataset(self, table: str = "spikes", chunks: dict[str, int] | None = None) -> Any:
+        """The run as a lazy ``xarray.Dataset`` (see ``store.xr``): "spikes", "traces/<population>",
+        "weights" or "predictions"."""
+        from store.xr import run_dataset
+
+        return run_dataset(self, table, chunks)
+
     def summary(self) -> dict[str, Any]:
         p = self.predictions()
         test = p.get("phase", np.zeros(0)) == layout.PHASES.index("test")
