@@ -213,16 +213,6 @@ class NetworkConfig(Section):
     off_kind: str = knob("complement", "OFF input of a pixel (on_off only): complement is 16 - x; surround is "
                          "how far x lies below the mean of its 3x3 neighbourhood (zero on blank background)",
                          choices=("complement", "surround"))
-    # ON/OFF input (issue 17): with non-negative weights a neuron cannot penalise ink where
-    # its prototype has none; an OFF channel per pixel (16 - x) lets it, and every digit then
-    # brings the same total drive. n_input stays the pixel count; n_channels is what the
-    # input->hidden arrays are sized by.
-    on_off: bool = knob(False, "ON/OFF input: each pixel drives an ON input at x and an OFF input at 16 - x",
-                        arch=True)
-    off_rate: float = knob(1.0, "rate of the OFF inputs relative to the ON inputs (on_off only)", ge=0, le=1)
-    norm: str = knob("l1", "weight normalisation of each hidden neuron's inputs: l1 holds the sum at w_norm, "
-                     "l2 the Euclidean norm at w_norm / sqrt(n_channels) (that of a uniform column "
-                     "summing to w_norm)", choices=("l1", "l2"))
     backend: str = knob("native", "simulation backend: brainpy (the reference) or native (a fused C++ kernel "
                         "of the same model, built with the C++ compiler on first use; brainpy where none "
                         "is found, and for neuron_model izhikevich or adex)", choices=("brainpy", "native"))
@@ -245,11 +235,6 @@ class NetworkConfig(Section):
     @property
     def n_steps(self) -> int:
         return int(round(self.t_present / self.dt))
-
-    @property
-    def n_channels(self) -> int:
-        """Input channels the hidden layer sees: the pixels, twice with ``on_off``."""
-        return self.n_input * (2 if self.on_off else 1)
 
     @property
     def n_channels(self) -> int:
@@ -280,12 +265,6 @@ class LearningConfig(Section):
     out_rate: float = knob(5e-3, "learning rate of the two-phase teacher rule hidden->output", ge=0, le=1)
     anneal: float = knob(0.85, "learning rates scale by anneal ** (epochs done)", gt=0, le=1)
     anneal_min: float = knob(0.0, "floor of the annealing factor", ge=0, le=1)
-    # Krotov & Hopfield 2019 in spiking form: the hidden neuron ranked second in the sample
-    # (most spikes after the winner, ties to the earlier first spike) is pushed away from the
-    # input it nearly won: its potentiation term is applied with the opposite sign.
-    anti_hebb: float = knob(0.0, "runner-up anti-Hebbian strength: the second-ranked hidden neuron gets "
-                            "-anti_hebb x A_post x (pre trace - x_offset) at each of its spikes, on top "
-                            "of its STDP (0: off)", ge=0, le=10)
     # Krotov & Hopfield 2019 in spiking form: the hidden neuron ranked second in the sample
     # (most spikes after the winner, ties to the earlier first spike) is pushed away from the
     # input it nearly won: its potentiation term is applied with the opposite sign.
