@@ -59,11 +59,16 @@ def load_split(split_seed: int = 0, test_size: float = 0.3) -> Split:
 def _arrays(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path}: no such data file (an .npz with arrays X and y, see `byob train --help`)")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic == b"\x93NUMPY":
+        raise DataError(f"{path}: a single .npy array, not an .npz archive; save with "
+                        "numpy.savez(path, X=..., y=...)")
+    if magic[:4] != b"PK\x03\x04":
+        raise DataError(f"{path}: not a readable .npz file (no zip archive); save with "
+                        "numpy.savez(path, X=..., y=...)")
     try:
         with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: a single .npy array, not an .npz archive; save with "
-                                "numpy.savez(path, X=..., y=...)")
             names = set(f.files)
             if not {"X", "y"} <= names:
                 raise DataError(f"{path}: needs arrays 'X' and 'y', found {sorted(names)}")
