@@ -67,7 +67,7 @@ def record_trial(root: zarr.Group, spec: SweepSpec, number: int, params: dict[st
     path = None
     if r.get("model"):
         model = model_from_bytes(r["model"])  # a damaged file is refused, not recorded
-        path = write_model(r["model"], model_dir)
+        path = write_model(r["model"], model_dir).resolve()
         config = model.config.to_dict()
     else:
         config = spec.config_for(params).to_dict()
