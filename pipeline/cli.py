@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline import jaxcache
+from pipeline.commands import compare as compare_commands
 from pipeline.commands import config as config_commands
 from pipeline.commands import sweep as sweep_commands
 from pipeline.commands.brain import UsageError, add_brain_options, brain_config
@@ -172,6 +173,9 @@ def cmd_analyze(a: argparse.Namespace) -> int:
         except StoreError as e:
             raise UsageError(f"{a.source} is neither a model file (see `byob models`) nor a run of "
                              f"{a.store} ({e})") from e
+    if a.stats and source is a.source:
+        raise UsageError("--stats reads a recorded run's spikes: give a RUN of --store (see `byob runs`), "
+                         "not a model file")
     out = Path(a.out) if a.out else (default_out_dir(a.source) if source is a.source else Path("analysis") / source.run)
     with tqdm(total=ANALYZE_STEPS, desc="analyze", unit="step", file=sys.stderr, leave=False) as bar:
         def step(name: str) -> None:
@@ -180,6 +184,10 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 
         try:
             r = run_analyze(source, out, n_samples=a.samples, seed=a.seed, step=step)
+            if a.stats:  # Elephant's spike statistics, linked from summary.html (pipeline/stats.py)
+                from pipeline.stats import run_stats
+
+                r["files"] += run_stats(source, out)
         except (ModelFileError, StoreError) as e:
             raise UsageError(str(e)) from e
     _emit(r, a.json, [f"{r['model'] or r['run']}: test accuracy {r['test_accuracy']:.2%}",
@@ -190,14 +198,21 @@ def cmd_analyze(a: argparse.Namespace) -> int:
 def cmd_models(a: argparse.Namespace) -> int:
     from store.models import list_models
 
+    from pipeline.configfile import differences
+
     infos = list_models(a.model_dir)
     rows = [{"model": str(i.path), "created": i.created, "test_accuracy": i.test_accuracy,
-             "epochs_done": i.epochs_done, "parent": i.parent, "error": i.error} for i in infos]
+             "epochs_done": i.epochs_done, "parent": i.parent, "error": i.error,
+             "differs_from_default": {k: list(v) for k, v in differences(i.config).items()
+                                      if not k.startswith("job.")} if i.config else None} for i in infos]
     lines = [f"Saved models in {a.model_dir}:" if rows else f"No saved models in {a.model_dir}."]
     for k, r in enumerate(rows, 1):
         acc = "unreadable: " + r["error"] if r["error"] else (
             f"accuracy {r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "not evaluated")
         lines.append(f"{k}. {Path(r['model']).name} (created: {r['created'].replace('T', ' ')}) {acc}")
+        if a.diff and r["differs_from_default"] is not None:
+            lines.append("     " + (", ".join(f"{key}={new}" for key, (_, new) in r["differs_from_default"].items())
+                                  or "the default brain"))
     _emit({"models": rows}, a.json, lines)
     return 0
 
@@ -314,6 +329,10 @@ def cmd_runs(a: argparse.Namespace) -> int:
         acc = f"{r['test_accuracy']:.2%}" if r.get("test_accuracy") is not None else "-"
         lines.append(f"{r['run']:<32} {when:<19} {r.get('kind') or '?':<8} {r.get('mode') or '?':<9} "
                      f"{r['status']:<12} {r.get('samples', 0):>7} {acc:>8} {r.get('bytes', 0) / 1e6:>7.1f}MB")
+        if a.diff:
+            diff = run_differences(a.store, r["run"])
+            lines.append("    " + (", ".join(f"{k}={v}" for k, v in diff.items()) if diff else
+                                   "the default brain" if diff is not None else "(no configuration recorded)"))
     if not runs:
         lines.append(f"(no runs in {a.store})")
     if a.json:
@@ -321,6 +340,22 @@ def cmd_runs(a: argparse.Namespace) -> int:
     else:
         print("\n".join(lines))
     return 0
+
+
+def run_differences(store: str, run: str) -> dict[str, Any] | None:
+    """How a recorded run's brain differs from the default brain (None: none recorded)."""
+    from pipeline.config import Config, ConfigError
+    from pipeline.configfile import differences
+    from store.runs import StoreError, open_run
+
+    try:
+        attrs = open_run(store, run).attrs
+        raw = attrs.get("config") or (attrs.get("start") or {}).get("config")
+        if not raw:
+            return None
+        return {k: new for k, (_, new) in differences(Config.from_dict(raw)).items() if not k.startswith("job.")}
+    except (StoreError, ConfigError, AttributeError):
+        return None
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
@@ -443,11 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--out", default=None, help="folder for the figures; when not given: analysis/<model name>")
     an.add_argument("--samples", type=int, default=3, help="test digits shown in rasters and traces (1..20)")
     an.add_argument("--seed", type=int, default=0, help="seed choosing the shown test digits")
+    an.add_argument("--stats", action="store_true", help="a RUN's spike statistics (Elephant): rate, ISI CV, "
+                    "Fano factor per population and class, selectivity, PSTHs; figures, CSV and JSON")
     an.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     an.set_defaults(fn=cmd_analyze)
 
     m = sub.add_parser("models", formatter_class=fmt, help="list saved models with dates and accuracy")
     m.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
+    m.add_argument("--diff", action="store_true", help="show how each brain differs from the default brain")
     m.add_argument("--json", action="store_true", help="print a JSON list as the last line")
     m.set_defaults(fn=cmd_models)
 
@@ -530,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     ru = sub.add_parser("runs", formatter_class=fmt, help="recorded runs in a store, with dates and accuracy",
                         description="The run catalog of a zarr run store written by the recorder.")
     ru.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"), help="run store (env BYOB_STORE)")
+    ru.add_argument("--diff", action="store_true", help="show how each run's brain differs from the default")
     ru.add_argument("--json", action="store_true", help="print a JSON list as the last line")
     ru.set_defaults(fn=cmd_runs)
 
@@ -562,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(fn=cmd_bench)
     config_commands.register(sub)
     sweep_commands.register(sub)
+    compare_commands.register(sub)
     from pipeline.commands import export as export_commands
 
     export_commands.register(sub)

@@ -200,6 +200,7 @@ class ModelInfo:
     epochs_done: int
     parent: str | None
     error: str | None = None
+    config: Config | None = None
 
 
 def list_models(model_dir: str | Path) -> list[ModelInfo]:
@@ -214,7 +215,8 @@ def list_models(model_dir: str | Path) -> list[ModelInfo]:
             continue
         try:
             model = load_model(p)
-            out.append(ModelInfo(p, model.created, model.test_accuracy, model.epochs_done, model.parent))
+            out.append(ModelInfo(p, model.created, model.test_accuracy, model.epochs_done, model.parent,
+                                 config=model.config))
         except ModelFileError as e:
             created = datetime.strptime(m.group(1), "%Y%m%d_%H%M%S").isoformat()
             out.append(ModelInfo(p, created, None, 0, None, error=str(e)))
