@@ -2,8 +2,9 @@
 
 1. Run classification demo   - a few test digits drawn as text, with the prediction and
                                the output spike counts; optionally the analysis plots
-2. Train/Load STDP model     - train a new model or continue a saved one, then save it
-                               under a new timestamped name (only if you say so)
+2. Train/Load STDP model     - train a new model (the default brain, a preset or your
+                               brain file) or continue a saved one, then save it under a
+                               new timestamped name (only if you say so)
 3. Analyze existing model    - the figures of ``byob analyze``
 
 Built only on the functions behind ``byob`` (pipeline.jobs, pipeline.trainer,
@@ -183,8 +184,28 @@ def evaluate_only(con: Console, model: Any) -> None:
     con.say("Recall per class: " + "  ".join(f"{c}:{cm[c, c] / max(cm[c].sum(), 1):.0%}" for c in range(10)))
 
 
-def train_or_load(con: Console, model_dir: Path) -> None:
-    from pipeline.data import load_split
+def ask_brain(con: Console, default: Any) -> Any:
+    """The brain of a new model: a brain file, a preset name, or Enter for ``default``."""
+    from pipeline.config import ConfigError
+    from pipeline.configfile import preset_names, resolve
+
+    while True:
+        answer = con.ask(f"Brain file or preset ({', '.join(preset_names())}; Enter: "
+                         f"{'the default brain' if default is None else 'the --config/--preset/--set brain'}): ")
+        try:
+            if not answer:
+                return default
+            if Path(answer).is_file():
+                return resolve(answer)
+            if answer in preset_names():
+                return resolve(preset=answer)
+            con.say(f"{answer!r} is neither a brain file nor a preset; `byob config new FILE` writes a brain file.")
+        except ConfigError as e:
+            con.say(f"Cannot use it: {e}")
+
+
+def train_or_load(con: Console, model_dir: Path, brain: Any = None) -> None:
+    from pipeline.data import DataError, load_data
 
     info = choose_model(con, model_dir, "Train a new model", "train new", " Training a new model.")
     model = load(con, info) if info else None
@@ -193,7 +214,13 @@ def train_or_load(con: Console, model_dir: Path) -> None:
     if info and not ask_yes_no(con, "\nContinue training this model? (y/n): "):
         evaluate_only(con, model)
         return
-    split = load_split(0)
+    if info is None:
+        brain = ask_brain(con, brain)
+    try:
+        split, sized = load_data(model.config if model is not None else (brain or _default_config()))
+    except DataError as e:
+        con.say(f"Cannot load the brain's data: {e}")
+        return
     if model is not None:
         from pipeline.jobs import accuracy
 
@@ -201,13 +228,18 @@ def train_or_load(con: Console, model_dir: Path) -> None:
         con.say(f"Current accuracy: "
                 f"{accuracy(model.params, model.config, split.X_test, split.y_test, model.seed)[0]:.2%}")
     con.say("\nTraining with STDP...")
-    epochs = ask_number(con, f"Number of training epochs (default {DEFAULT_EPOCHS}): ", 1, 1000, DEFAULT_EPOCHS)
+    default_epochs = sized.job.epochs if model is None else DEFAULT_EPOCHS
+    epochs = ask_number(con, f"Number of training epochs (default {default_epochs}): ", 1, 1000, default_epochs)
     n = len(split.y_train)
     samples = ask_number(con, f"Number of training samples per epoch (default {n}, all): ", 1, n, n)
     from pipeline.jobs import TrainJob, run_train  # JAX loads here, after the questions
     from store.models import save_model
 
-    model = model or load(con, None)
+    if model is None:
+        from nodes.network.params import init_params
+        from store.models import Model
+
+        model = Model(params=init_params(sized.network, sized.job.seed), config=sized, seed=sized.job.seed)
     epoch = [0]
 
     def progress(done: int, total: int, acc: float) -> None:
@@ -260,25 +292,48 @@ def analyze_existing(con: Console, model_dir: Path) -> None:
 ACTIONS: dict[int, Callable[[Console, Path], None]] = {1: demo, 2: train_or_load, 3: analyze_existing}
 
 
-def menu(con: Console, model_dir: Path) -> None:
+def _default_config() -> Any:
+    from pipeline.config import Config
+
+    return Config()
+
+
+def menu(con: Console, model_dir: Path, brain: Any = None) -> None:
     while True:
         con.say(MENU)
         choice = ask_number(con, "Enter your choice (1-4): ", 1, 4)
         if choice == 4:
             con.say("Goodbye.")
             return
-        ACTIONS[choice](con, model_dir)
+        if choice == 2:
+            train_or_load(con, model_dir, brain)
+        else:
+            ACTIONS[choice](con, model_dir)
 
 
 def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
     p = argparse.ArgumentParser(description="Build Your Own Brain: the interactive menu.")
     p.add_argument("--model-dir", default=os.environ.get("BYOB_MODEL_DIR", str(DEFAULT_MODEL_DIR)),
                    help="where models are saved and listed (env BYOB_MODEL_DIR; default %(default)s)")
+    p.add_argument("--preset", default=None, help="the brain option 2 trains by default: a preset ...")
+    p.add_argument("--config", default=None, help="... and/or a TOML brain file (`byob config new FILE`)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="... with these keys changed (repeatable)")
     a = p.parse_args(argv)
+    brain = None
+    if a.preset or a.config or a.sets:
+        from pipeline.config import ConfigError
+        from pipeline.configfile import resolve
+
+        try:
+            brain = resolve(a.config, a.preset, a.sets)
+        except ConfigError as e:
+            print(f"main.py: error: {e}", file=sys.stderr)
+            return 2
     jaxcache.enable()  # compiled programs are kept between runs, as for byob (pipeline/jaxcache.py)
     con = Console(stdin, stdout)
     try:
-        menu(con, Path(a.model_dir))
+        menu(con, Path(a.model_dir), brain)
     except EOFError:
         con.say("\nEnd of input; goodbye.")
     except KeyboardInterrupt:

@@ -52,7 +52,7 @@ def tour(tmp_path_factory):
     no plots), analyze it into the default folder, quit. Returns the folder it ran in,
     the model folder and the transcript of each part."""
     d = tmp_path_factory.mktemp("menu")
-    r = menu("2\n1\n20\ny\n" "1\n1\n2\nn\n" "3\n1\n\n" "4\n", d, d / "models")
+    r = menu("2\n\n1\n20\ny\n" "1\n1\n2\nn\n" "3\n1\n\n" "4\n", d, d / "models")
     parts = r.stdout.split("What would you like to do?")
     assert len(parts) == 5, r.stdout
     return d, d / "models", {"train": parts[1], "demo": parts[2], "analyze": parts[3], "quit": parts[4]}
@@ -137,7 +137,7 @@ def test_model_dir_from_environment(model_dir, tmp_path):
 
 @pytest.mark.parametrize("answers, where", [
     ("", "Enter your choice (1-4):"),
-    ("2\n1\n", "Number of training samples per epoch"),
+    ("2\n\n1\n", "Number of training samples per epoch"),
     ("3\n", "Enter your choice (1-4):"),  # no models: back to the menu, then the end
 ])
 def test_end_of_input_exits_cleanly(tmp_path, answers, where):
@@ -185,6 +185,22 @@ def test_ctrl_c_at_the_menu_exits_cleanly(tmp_path):
 
 
 def test_ctrl_c_while_training_saves_nothing(tmp_path):
-    code, out = _interrupt_after("2\n1\n\n", "Epoch 1/1", tmp_path, tmp_path / "models")
+    code, out = _interrupt_after("2\n\n1\n\n", "Epoch 1/1", tmp_path, tmp_path / "models")
     assert code == 0 and "Interrupted; goodbye." in out and "Traceback" not in out, out
     assert not list((tmp_path / "models").glob("*"))
+
+
+def test_option_2_trains_a_brain_file_or_preset(tmp_path):
+    brain = tmp_path / "brain.toml"
+    brain.write_text("[network]\nn_hidden = 30\n[job]\nepochs = 1\n")
+    r = menu(f"2\nnonsense\n{brain}\n\n20\ny\n4\n", tmp_path, tmp_path / "models")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "'nonsense' is neither a brain file nor a preset" in r.stdout
+    assert "Number of training epochs (default 1): " in r.stdout  # the brain file's [job] epochs
+    from store.models import load_model
+
+    [saved] = models_in(tmp_path / "models")
+    assert load_model(saved).config.network.n_hidden == 30
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "--set", "network.tau=-1"], input="4\n",
+                       cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "network.tau" in r.stderr and "Traceback" not in r.stderr
