@@ -25,7 +25,7 @@ from store import layout
 from store.runs import RunReader, StoreError
 
 POPULATION_ORDER = ("input", "hidden", "output")
-EVENT_CHUNK = 1 << 20  # events read at a time: 12 MB of columns
+EVENT_CHUNK = 1 << 16  # events read at a time: smaller chunks cost time, larger ones memory (benchmarks/nwb_export.py)
 
 
 @dataclass(frozen=True)
