@@ -36,8 +36,10 @@ TRACE_EVERY, TRACE_NEURONS, SNAPSHOT_EVERY, BATCH = 10, 4, 100, 64
 
 
 def simulated_run(store: Path, run: str = "run_sim", epochs: int = 1, samples: int | None = None,
-                  dt: float = 0.5, seed: int = 0, test_samples: int | None = None) -> dict[str, Any]:
-    """Record a run of ``epochs`` x ``samples`` training presentations into ``store``."""
+                  dt: float = 0.5, seed: int = 0, test_samples: int | None = None,
+                  model_dir: Path | None = None) -> dict[str, Any]:
+    """Record a run of ``epochs`` x ``samples`` training presentations into ``store``; with
+    ``model_dir``, the network is also saved there as the run's model."""
     from nodes.encoder.core import encode
     from nodes.network.core import NetworkCore
     from nodes.network.params import init_params
@@ -103,10 +105,16 @@ def simulated_run(store: Path, run: str = "run_sim", epochs: int = 1, samples: i
     counts, preds = infer(params, cfg.testing(), split.X_test[:m], seed)
     put(Prediction, "network.1", sample_ids=np.arange(m), labels=split.y_test[:m], predicted=preds, counts=counts,
         weight_version=k, phase="test")
-    put(RunInfo, "controller", event="end", time=clock[0], summary={"ok": True,
+    model = ""
+    if model_dir is not None:
+        from store.models import Model, save_model
+
+        model = str(save_model(Model(params=params, config=cfg, seed=seed, epochs_done=epochs, samples_seen=k),
+                               model_dir))
+    put(RunInfo, "controller", event="end", time=clock[0], model=model, summary={"ok": True,
                                                                     "test_accuracy": float(np.mean(preds == split.y_test[:m]))})
     w.flush()
-    return {"presentations": k, "spike_events": events, "epochs": epochs, "samples_per_epoch": n}
+    return {"presentations": k, "spike_events": events, "epochs": epochs, "samples_per_epoch": n, "model": model}
 
 
 def _measure(cmd: list[str], cwd: Path) -> dict[str, Any]:

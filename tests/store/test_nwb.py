@@ -135,13 +135,16 @@ def test_damaged_or_missing_runs_exit_2_and_leave_the_old_file(store, tmp_path):
     shutil.copytree(store, bad)
     chunk = sorted((bad / "run_a" / "spikes" / "hidden" / "events" / "neuron" / "c").rglob("*"))[0]
     chunk.write_bytes(b"\0garbage" * 3)
+    import zarr
+
+    zarr.open_group(str(tmp_path / "foreign.zarr"), mode="w").attrs["what"] = "not a byob store"
     for args in (["run_a", "--store", str(bad)], ["run_x", "--store", str(store)],
-                 ["run_a", "--store", str(tmp_path / "nowhere.zarr")]):
+                 ["run_a", "--store", str(tmp_path / "nowhere.zarr")], ["run_a", "--store", str(tmp_path / "foreign.zarr")]):
         r = byob(*args, "--nwb", str(old), cwd=tmp_path)
         assert r.returncode == 2, r.stderr[-2000:]
         assert "error" in r.stderr and r.stderr.count("Traceback") == 0
         assert old.read_bytes() == b"an earlier export"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zarr", "r.nwb"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zarr", "foreign.zarr", "r.nwb"]  # no temporary file
 
 
 def test_zarr_without_hdmf_zarr_is_a_clear_error(store, tmp_path):
@@ -152,3 +155,48 @@ def test_zarr_without_hdmf_zarr_is_a_clear_error(store, tmp_path):
         pass
     r = byob("run_a", "--nwb", str(tmp_path / "r.nwb.zarr"), "--zarr", "--store", str(store), cwd=tmp_path)
     assert r.returncode == 2 and "hdmf-zarr" in r.stderr and not (tmp_path / "r.nwb.zarr").exists()
+
+
+# -- a run shaped like the pipeline's --------------------------------------------------------
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory) -> tuple[Path, dict]:
+    """The network core's spikes of 30 training digits (traces every 10th, snapshots every
+    100th), recorded by the recorder core, with 20 test predictions and a saved model."""
+    from benchmarks.nwb_export import simulated_run
+
+    d = tmp_path_factory.mktemp("sim")
+    info = simulated_run(d / "runs.zarr", epochs=1, samples=30, dt=1.0, test_samples=20, model_dir=d)
+    return d / "runs.zarr", info
+
+
+def test_a_pipeline_shaped_run_exports_whole_and_clean(simulated, tmp_path):
+    from store.models import load_model
+
+    store, info = simulated
+    run = open_run(store, "run_sim")
+    out = tmp_path / "sim.nwb"
+    summary = export_nwb(run, out)
+    assert summary["unit_parameters"] == "model" and summary["spikes"] == info["spike_events"]
+    want = expected_spikes(run)
+    model = load_model(info["model"])
+    with NWBHDF5IO(str(out), "r") as io:
+        f = io.read()
+        units = f.units.to_dataframe()
+        for _, u in units.iterrows():
+            assert np.allclose(u["spike_times"], sorted(want.get((u["population"], u["neuron"]), [])), atol=1e-12)
+        hidden = units[units["population"] == "hidden"]
+        np.testing.assert_allclose(hidden["tau_ms"], model.params.tau_h)
+        np.testing.assert_allclose(hidden["v_threshold_mV"], model.params.vth_h + model.params.theta)
+        trials = f.trials.to_dataframe()
+        assert list(trials["phase"]) == ["train"] * 30 + ["test"] * 20
+        assert list(trials["recorded"]) == [True] * 30 + [False] * 20
+        test = trials[trials["phase"] == "test"]
+        p = run.predictions()
+        assert list(test["sample_id"]) == list(p["sample_id"][p["phase"] == 1])
+        assert np.allclose(test["stop_time"] - test["start_time"], 0.8)  # test digits: 4 x 200 ms
+        ts = f.processing["membrane"]["membrane_hidden"]
+        assert ts.data.shape == (3 * 200, 4)  # presentations 0, 10 and 20, irregularly spaced: timestamps
+        np.testing.assert_allclose(ts.timestamps[::200], [0.0, 2.0, 4.0])
+    bad = [m for m in inspect_nwbfile(nwbfile_path=str(out))
+           if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]
+    assert not bad, [(m.check_function_name, m.message) for m in bad]
