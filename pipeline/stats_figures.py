@@ -21,6 +21,10 @@ def rates_figure(path: str | Path, rows: list[dict[str, Any]]) -> Path:
         labels = [str(r["label"]) for r in mine]
         for ax, (k, title) in zip(axes[i], keys):
             vals = [np.nan if r[k] is None else r[k] for r in mine]
+            if np.all(np.isnan(vals)):  # a silent population has no ISIs or Fano factors to show
+                ax.text(0.5, 0.5, "no spikes" if k == "mean_rate_hz" or not any(r["mean_rate_hz"] for r in mine)
+                        else "too few spikes", ha="center", va="center", transform=ax.transAxes)
+                vals = [0.0] * len(mine)
             ax.bar(labels, vals, color=LAYER_COLORS.get(p, "gray"))
             overall = next(r[k] for r in rows if r["population"] == p and r["label"] == "all")
             if overall is not None:
