@@ -213,6 +213,9 @@ class NetworkConfig(Section):
     off_kind: str = knob("complement", "OFF input of a pixel (on_off only): complement is 16 - x; surround is "
                          "how far x lies below the mean of its 3x3 neighbourhood (zero on blank background)",
                          choices=("complement", "surround"))
+    teacher_inh: float = knob(0.0, "inhibitory teacher current into the other classes' output neurons while "
+                              "training (with learning.w_ho_min < 0 the teacher rule becomes a signed delta "
+                              "rule: wrong classes learn to stay silent)", unit="mV", ge=0, le=10000)
     backend: str = knob("native", "simulation backend: brainpy (the reference) or native (a fused C++ kernel "
                         "of the same model, built with the C++ compiler on first use; brainpy where none "
                         "is found, and for neuron_model izhikevich or adex)", choices=("brainpy", "native"))
@@ -271,6 +274,10 @@ class LearningConfig(Section):
     anti_hebb: float = knob(0.0, "runner-up anti-Hebbian strength: the second-ranked hidden neuron gets "
                             "-anti_hebb x A_post x (pre trace - x_offset) at each of its spikes, on top "
                             "of its STDP (0: off)", ge=0, le=10)
+    # A signed readout: the offline diagnostic on hidden spike counts (a softmax delta rule)
+    # gains 1.5 points over non-negative weights; below zero a synapse inhibits its class.
+    w_ho_min: float = knob(0.0, "lowest hidden->output weight: below 0 the teacher rule can make a hidden "
+                           "neuron's spikes count against a class (inhibitory synapses)", ge=-1, le=0)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@
 - runner-up anti-Hebbian (``anti_hebb`` > 0; Krotov & Hopfield 2019 in spiking form):
   the hidden neuron ranked second in the sample is pushed away from the input it nearly
   won, its potentiation term applied with the opposite sign (``runner_up_delta``);
+- a signed readout (``w_ho_min`` < 0): the teacher rule may take a hidden->output weight
+  below zero, so a hidden neuron's spikes can count against a class (an inhibitory
+  synapse), as in a delta rule on spike counts;
 - annealing: all learning rates scale by ``anneal ** epochs`` (a schedule, no new
   information at the synapse).
 The state is a small frozen pytree; every update bumps ``version``.
@@ -141,7 +144,7 @@ def _update_impl(n: NetworkConfig, lc: LearningConfig, cap: int, st: Plastic, ma
     w_ih = jnp.clip(_normalise(w_ih, norm_target(n), n.norm), 0.0, n.w_max)
     theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
     theta = jnp.maximum(theta, lc.theta_min)
-    w_ho = jnp.clip(st.w_ho + d_ho, 0.0, 1.0)
+    w_ho = jnp.clip(st.w_ho + d_ho, lc.w_ho_min, 1.0)
     return Plastic(w_ih.astype(jnp.float32), theta.astype(jnp.float32), w_ho.astype(jnp.float32))
 
 

@@ -253,6 +253,7 @@ class NetworkCore:
         if labels is None:
             return jnp.zeros((batch, self.cfg.n_output), jnp.float32)
         t = np.zeros((2 * batch, self.cfg.n_output), np.float32)
+        t[batch:] = -self.cfg.teacher_inh  # the other classes held back (0: left free)
         t[batch + np.arange(batch), np.asarray(labels, dtype=np.int64)] = self.cfg.teacher
         return jnp.asarray(t)
 

@@ -45,6 +45,7 @@ def teacher(cfg: NetworkConfig, labels: np.ndarray | None, batch: int) -> np.nda
     rows = batch if labels is None else 2 * batch
     t = np.zeros((rows, cfg.n_output), np.float32)
     if labels is not None:
+        t[batch:] = -cfg.teacher_inh  # the other classes held back (0: left free)
         t[batch + np.arange(batch), np.asarray(labels, dtype=np.int64)] = cfg.teacher
     return t
 

@@ -120,3 +120,32 @@ def test_a_small_training_run_with_each_option_clearly_beats_chance(tmp_path, sm
     _, summary = run_train(TrainJob(epochs=2, samples=400, seed=0, model_dir=tmp_path, config=cfg, save=False),
                            split=digits)
     assert summary["test_accuracy"] > 0.35, summary
+
+
+def test_the_inhibitory_teacher_holds_back_the_other_classes_of_the_taught_rows_only():
+    from nodes.network import native
+    from nodes.network.core import NetworkCore
+
+    cfg = NetworkConfig(teacher=30.0, teacher_inh=12.0, n_output=4)
+    t = np.asarray(NetworkCore(cfg).teacher_current(np.array([2, 0]), 2))
+    expect = np.zeros((4, 4), np.float32)
+    expect[2:] = -12.0
+    expect[2, 2] = expect[3, 0] = 30.0
+    assert np.array_equal(t, expect) and np.array_equal(native.teacher(cfg, np.array([2, 0]), 2), expect)
+    assert not np.asarray(NetworkCore(cfg).teacher_current(None, 2)).any()
+
+
+def test_a_signed_readout_lets_the_teacher_rule_go_below_zero():
+    """Free output fires class 1, the taught row class 0: the weights of the hidden neuron
+    that fired go up for class 0 and down for class 1, below zero when w_ho_min allows."""
+    n = NetworkConfig(dt=1.0, t_present=20.0, n_input=2, image_shape=(1, 2), n_hidden=2, n_output=2)
+    p = init_params(n, 0)
+    p = p.replace(w_ho=np.full((2, 2), 0.001, np.float32))
+    pre = np.zeros((20, 2), bool)
+    hidden = raster(20, 2, {0: [2, 4, 6]})
+    free, taught = raster(20, 2, {1: [3, 5, 7]}), raster(20, 2, {0: [3, 5, 7]})
+    for lo in (0.0, -1.0):
+        w = np.asarray(LearnerCore(n, LearningConfig(w_ho_min=lo, out_rate=0.1), p, cap=0)
+                       .update(plastic_of(p), pre, hidden, free, taught).w_ho)
+        assert w[0, 0] > 0.001 and w[0, 1] == pytest.approx(max(lo, 0.001 - (w[0, 0] - 0.001)), abs=1e-6)
+        assert np.array_equal(w[1], p.w_ho[1])  # silent hidden neuron: unchanged
