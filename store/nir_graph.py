@@ -86,6 +86,10 @@ def _not_expressed(model: Model) -> list[str]:
         "the class is the output neuron with the most spikes, ties broken at random",
         "plasticity (STDP, homeostasis, the teacher current) is not in the graph: the weights are frozen",
     ]
+    if getattr(cfg, "on_off", False):
+        out.append(f"the input has {p.w_ih.shape[0]} channels: ON inputs at pixel x, then OFF inputs at "
+                   f"{getattr(cfg, 'off_rate', 1.0)} x ({getattr(cfg, 'off_kind', 'complement')} of x); the "
+                   "encoder that makes them is not in the graph")
     if cfg.tau_inh != cfg.tau_syn:
         out.append(f"the inhibitory synapses' tau_inh ({cfg.tau_inh} ms) differs from tau_syn ({cfg.tau_syn} ms); "
                    "NIR's CubaLIF has one synaptic current, so inhibition decays with tau_syn here")
