@@ -25,7 +25,10 @@ exact while tau_inh == tau_syn).
 
 What NIR cannot say (refractory periods, spike-frequency adaptation, the reset jitter, the
 retry rule, the encoder, the classification rule, dt-specific details) goes into the
-graph's and nodes' metadata, and ``to_nir`` returns it as warnings.
+graph's and nodes' metadata, and ``to_nir`` returns it as warnings. Without refractoriness
+the hidden layer fires in runs that its inhibition cannot break up, and a simulator of the
+graph classifies far worse than byob (tests/store/test_nir_graph.py); ``refractory_inhibition``
+adds a stand-in, a self-inhibition on the inhibitions' diagonals, off by default.
 """
 
 from __future__ import annotations
@@ -96,9 +99,17 @@ def _not_expressed(model: Model) -> list[str]:
     return out
 
 
-def to_nir(model: Model) -> tuple[nir.NIRGraph, list[str]]:
-    """The model's inference network as a NIR graph, and what NIR could not express."""
+def to_nir(model: Model, refractory_inhibition: float = 0.0) -> tuple[nir.NIRGraph, list[str]]:
+    """The model's inference network as a NIR graph, and what NIR could not express.
+
+    ``refractory_inhibition`` (mV, default 0: the model as it is) puts -that on the diagonal
+    of both inhibitions: each spike then lowers its own neuron's current, which decays with
+    tau_syn, a stand-in for the refractory period CubaLIF lacks (an approximation, said so
+    in the warnings and metadata)."""
     cfg, p = model.config.network, model.params
+    if not (refractory_inhibition >= 0 and np.isfinite(refractory_inhibition)):
+        raise NirExportError(f"the refractory inhibition must be a finite number of mV >= 0, "
+                             f"not {refractory_inhibition}")
     if cfg.neuron_model != "lif":
         raise NirExportError(f"NIR has LIF neurons, not {cfg.neuron_model!r}: export a model trained with "
                              "--neuron-model lif")
@@ -107,6 +118,13 @@ def to_nir(model: Model) -> tuple[nir.NIRGraph, list[str]]:
     n_in, h = p.w_ih.shape
     o = p.w_ho.shape[1]
     warnings = _not_expressed(model)
+    if refractory_inhibition:
+        for k in ("hidden_inhibition", "output_inhibition"):
+            np.fill_diagonal(w[k], -refractory_inhibition)
+        warnings[0] = (f"refractory periods (hidden {float(np.mean(p.ref_h)):.2f} ms, output "
+                       f"{float(np.mean(p.ref_o)):.2f} ms on average) are approximated by {refractory_inhibition} mV "
+                       "of self-inhibition on the inhibitions' diagonals (not byob's dynamics: a neuron "
+                       "can fire again as soon as its drive beats it)")
     adapt = {"tau_adapt_s": cfg.tau_adapt / 1000.0, "adapt_jump_mV": cfg.adapt_jump}
     d_ho = max(int(round(cfg.delay_ho / cfg.dt)), 1)
     nodes = {
@@ -131,16 +149,17 @@ def to_nir(model: Model) -> tuple[nir.NIRGraph, list[str]]:
             "model": model.path.name if model.path else "", "dt_s": dt,
             "t_present_s": cfg.t_present / 1000.0, "test_factor": cfg.test_factor,
             "voltage_offset_mV": cfg.V_rest, "not_expressed": "\n".join(warnings),
+            "refractory_inhibition_mV": float(refractory_inhibition),
             "config": json.dumps(model.config.to_dict(), sort_keys=True),
             "byob_meta": json.dumps(model.meta(), sort_keys=True, default=str)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta), warnings
 
 
-def write_nir(model: Model, dest: str | Path) -> list[str]:
+def write_nir(model: Model, dest: str | Path, refractory_inhibition: float = 0.0) -> list[str]:
     """Write the graph to ``dest`` (via a temporary file, renamed when whole); returns the warnings."""
     import os
 
-    graph, warnings = to_nir(model)
+    graph, warnings = to_nir(model, refractory_inhibition)
     dest = Path(dest)
     if not dest.parent.is_dir():
         raise NirExportError(f"{dest.parent} is not a folder; create it first")

@@ -1,7 +1,7 @@
 """``byob export``: a recorded run to NWB, a trained model to NIR.
 
     byob export RUN --nwb FILE.nwb [--store DIR] [--zarr] [--model-dir DIR]
-    byob export MODEL --nir FILE.nir
+    byob export MODEL --nir FILE.nir [--refractory-inhibition MV]
 
 A damaged or missing run or model exits with code 2 and a message; nothing is written
 in place of an existing file unless the export completed (temporary file, then rename).
@@ -57,7 +57,7 @@ def _nir(a: argparse.Namespace) -> dict[str, Any]:
     except ModelFileError as e:
         raise _usage(f"{e}; --nir exports a model file (see `byob models`)") from e
     try:
-        warnings = write_nir(model, a.nir)
+        warnings = write_nir(model, a.nir, a.refractory_inhibition)
     except NirExportError as e:
         raise _usage(str(e)) from e
     for w in warnings:
@@ -71,6 +71,8 @@ def cmd_export(a: argparse.Namespace) -> int:
         raise _usage("give one of --nwb FILE (a recorded run) or --nir FILE (a model)")
     if a.zarr and not a.nwb:
         raise _usage("--zarr applies to --nwb")
+    if a.refractory_inhibition and not a.nir:
+        raise _usage("--refractory-inhibition applies to --nir")
     r = _nwb(a) if a.nwb else _nir(a)
     if a.json:
         print(json.dumps(r, sort_keys=True))
@@ -98,5 +100,8 @@ def register(sub: Any) -> None:
     x.add_argument("--zarr", action="store_true", help="NWB in Zarr (hdmf-zarr's NWBZarrIO) instead of HDF5")
     x.add_argument("--model-dir", default="models", help="where to look for the run's model file (per-neuron "
                    "parameters of the units table) when it is not at the path the run names")
+    x.add_argument("--refractory-inhibition", type=float, default=0.0, metavar="MV",
+                   help="--nir: approximate the refractory period (which NIR's CubaLIF lacks) by MV of "
+                        "self-inhibition per spike; 0 exports the model as it is")
     x.add_argument("--json", action="store_true", help="print a JSON result as the last line")
     x.set_defaults(fn=cmd_export)

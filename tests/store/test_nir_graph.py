@@ -59,6 +59,19 @@ def test_the_file_round_trips_with_the_models_weights(model, tmp_path):
     assert json.loads(g.metadata["config"]) == model.config.to_dict()
 
 
+def test_refractory_inhibition_is_an_explicit_stand_in(model):
+    plain, _ = to_nir(model)
+    g, warnings = to_nir(model, refractory_inhibition=30.0)
+    for k in ("hidden_inhibition", "output_inhibition"):
+        w, w0 = g.nodes[k].weight, plain.nodes[k].weight
+        assert np.all(np.diag(w) == -30.0) and np.all(np.diag(w0) == 0.0)
+        off = ~np.eye(len(w), dtype=bool)
+        np.testing.assert_array_equal(w[off], w0[off])
+    assert g.metadata["refractory_inhibition_mV"] == 30.0 and "approximated by 30.0 mV" in warnings[0]
+    with pytest.raises(NirExportError, match=">= 0"):
+        to_nir(model, refractory_inhibition=-1.0)
+
+
 def test_models_nir_cannot_hold_are_refused(small_cfg):
     cfg = Config(network=NetworkConfig(dt=1.0, neuron_model="izhikevich"))
     with pytest.raises(NirExportError, match="izhikevich"):
@@ -82,8 +95,9 @@ def test_the_command_prints_what_nir_cannot_express_and_refuses_bad_models(model
     truncated.write_bytes(model.path.read_bytes()[:300])
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, x=np.zeros(3))
-    for src in (truncated, foreign, tmp_path / "missing.npz"):
-        r = byob(str(src), "--nir", str(old), cwd=tmp_path)
+    for args in ([str(truncated)], [str(foreign)], [str(tmp_path / "missing.npz")],
+                 [str(model.path), "--refractory-inhibition", "-5"]):
+        r = byob(*args, "--nir", str(old), cwd=tmp_path)
         assert r.returncode == 2 and "error" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
         assert old.read_bytes() == b"an earlier graph"
     assert not list(tmp_path.glob(".*tmp*"))
@@ -137,8 +151,11 @@ def test_norse_imports_the_graph_and_runs_the_test_digits(trained, tmp_path, rec
             _, state = module(x[:, t], state)
             hidden = hidden + state.cache["hidden"].sum().item()
     want = float(res.hidden.sum())
-    record_property("accuracy", {"byob": byob_acc, "norse": norse_acc})
-    print(f"\ntest accuracy of {len(ids)} digits: byob {byob_acc:.1%}, Norse (NIR import) {norse_acc:.1%}; "
+    g30, _ = to_nir(trained, refractory_inhibition=30.0)
+    approx_acc = float(np.mean(predict(output_counts(g30, spikes, tc.dt / 1000.0), trained.seed) == s.y_test))
+    record_property("accuracy", {"byob": byob_acc, "norse": norse_acc, "norse_refractory_inhibition_30": approx_acc})
+    print(f"\ntest accuracy of {len(ids)} digits: byob {byob_acc:.1%}, Norse (NIR import) {norse_acc:.1%}, "
+          f"Norse with 30 mV refractory inhibition {approx_acc:.1%}; "
           f"hidden spikes per digit: Norse {hidden / len(few):.1f}, byob without refractoriness and "
           f"adaptation {want / len(few):.1f}")
     assert counts.shape == (len(ids), 10) and byob_acc > 0.3
