@@ -48,7 +48,7 @@ from pynwb.misc import Units
 
 from store import layout
 from store.runs import RunReader, StoreError
-from store.timeline import EVENT_CHUNK, Timeline, spike_chunks, timeline
+from store.timeline import EVENT_CHUNK, Timeline, log_rows, spike_chunks, timeline
 
 Progress = Callable[[int], None]  # called with the number of items (events, rows) just written
 SYNTHETIC = "http://purl.obolibrary.org/obo/NCBITaxon_32630"  # NCBI taxonomy: 'synthetic construct'
@@ -269,10 +269,8 @@ def _trace_rows(run: RunReader, tl: Timeline, pop: str, log: dict[str, np.ndarra
                 first_log: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(row, trial) of each trace row of ``pop`` whose presentation is known, in time order:
     a trace belongs to the latest presentation of its sample logged before it."""
-    from store.timeline import _log_rows
-
     t = run.table(f"traces/{pop}", ("sample_id",))
-    lr = _log_rows(run, log, f"traces/{pop}", len(t["sample_id"]))
+    lr = log_rows(run, log, f"traces/{pop}", len(t["sample_id"]))
     by_sample: dict[int, tuple[list[int], list[int]]] = {}
     for i in np.argsort(first_log, kind="stable"):
         if tl.recorded[i]:
@@ -358,11 +356,9 @@ def _weights(run: RunReader, progress: Progress | None) -> DynamicTable | None:
 # -- the file ---------------------------------------------------------------------------------
 def _first_log(run: RunReader, tl: Timeline, log: dict[str, np.ndarray]) -> np.ndarray:
     """The first log row of each trial (trials without recorded spikes: after everything)."""
-    from store.timeline import _log_rows
-
     first = np.full(len(tl), 1 << 62, np.int64)
     for p in tl.populations:
-        lr = _log_rows(run, log, f"spikes/{p}", len(tl.rows[p]))
+        lr = log_rows(run, log, f"spikes/{p}", len(tl.rows[p]))
         lr = np.where(lr < 0, 1 << 62, lr)
         np.minimum.at(first, tl.rows[p], lr)
     return first

@@ -82,7 +82,7 @@ def _table_attrs(run: RunReader, path: str) -> dict:
         raise StoreError(f"run {run.run}: {path} cannot be read ({type(e).__name__}: {e})") from e
 
 
-def _log_rows(run: RunReader, log: dict[str, np.ndarray], path: str, n_rows: int) -> np.ndarray:
+def log_rows(run: RunReader, log: dict[str, np.ndarray], path: str, n_rows: int) -> np.ndarray:
     """The log row that brought each row of table ``path`` (rows no log row claims: -1)."""
     out = np.full(n_rows, -1, np.int64)
     if path not in run.tables:
@@ -121,7 +121,7 @@ def timeline(run: RunReader) -> Timeline:
             raise StoreError(f"run {run.run}: {path} has dt {dt!r}; the store is damaged")
         dts[p] = float(dt)
         tabs[p] = run.table(path, ("sample_id", "label", "epoch", "attempt", "weight_version"))
-        order[p] = _log_rows(run, log, path, len(tabs[p]["sample_id"]))
+        order[p] = log_rows(run, log, path, len(tabs[p]["sample_id"]))
     # Presentations: (epoch, sample, weight version), first seen at the smallest log row.
     first: dict[tuple[int, int, int], int] = {}
     info: dict[tuple[int, int, int], tuple[int, int, str]] = {}  # label, attempt, population
