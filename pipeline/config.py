@@ -216,6 +216,12 @@ class NetworkConfig(Section):
     teacher_inh: float = knob(0.0, "inhibitory teacher current into the other classes' output neurons while "
                               "training (with learning.w_ho_min < 0 the teacher rule becomes a signed delta "
                               "rule: wrong classes learn to stay silent)", unit="mV", ge=0, le=10000)
+    # Augmentation (issue 17's robustness set: shifted, noisy digits): training digits only,
+    # drawn per sample from its coordinates, so the pipeline's encoder sees the same.
+    augment_shift: float = knob(0.0, "probability that a training digit is shown moved one pixel up, down, "
+                                "left or right", ge=0, le=1)
+    augment_noise: float = knob(0.0, "Gaussian pixel noise added to training digits (clipped to 0..16)",
+                                unit="pixel value", ge=0, le=16)
     backend: str = knob("native", "simulation backend: brainpy (the reference) or native (a fused C++ kernel "
                         "of the same model, built with the C++ compiler on first use; brainpy where none "
                         "is found, and for neuron_model izhikevich or adex)", choices=("brainpy", "native"))

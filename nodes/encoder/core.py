@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.config import NetworkConfig
+from pipeline.schedule import EVAL_EPOCH
 
 PIXEL_MAX = 16.0
 
@@ -72,6 +73,30 @@ def bernoulli_train(rng: np.random.Generator, p: np.ndarray, n_steps: int, out: 
     out[t[ch, j], live[ch]] = True
 
 
+def augmented(images: np.ndarray, cfg: NetworkConfig, seed: int, epoch: int, sample_ids: np.ndarray
+              ) -> np.ndarray:
+    """Training digits as the brain sees them with augmentation: with probability
+    ``augment_shift`` moved one pixel up, down, left or right (what comes in is blank),
+    then Gaussian pixel noise of ``augment_noise``, clipped to 0..16. Drawn from the
+    sample's own generator, the same for every retry of it; labels never change."""
+    x = np.clip(np.asarray(images, np.float32).reshape(len(images), -1), 0.0, PIXEL_MAX).copy()
+    h, w = cfg.image_shape
+    for b, sid in enumerate(np.asarray(sample_ids).reshape(-1)):
+        rng = np.random.default_rng([int(seed), int(epoch), int(sid), 23])
+        img = x[b].reshape(h, w)
+        if rng.random() < cfg.augment_shift:
+            dr, dc = ((-1, 0), (1, 0), (0, -1), (0, 1))[rng.integers(4)]
+            img = np.roll(img, (dr, dc), axis=(0, 1))
+            if dr:
+                img[0 if dr > 0 else h - 1, :] = 0.0
+            if dc:
+                img[:, 0 if dc > 0 else w - 1] = 0.0
+        if cfg.augment_noise > 0:
+            img = img + rng.normal(0.0, cfg.augment_noise, img.shape)
+        x[b] = np.clip(img, 0.0, PIXEL_MAX).reshape(-1)
+    return x
+
+
 def encode(
     images: np.ndarray,
     cfg: NetworkConfig,
@@ -83,6 +108,8 @@ def encode(
     """Poisson spike trains, bool (B, n_steps, n_channels). ``attempt`` > 0 boosts the rates
     by ``retry_rate_step`` Hz per attempt (retry on silence, Diehl & Cook 2015)."""
     max_rate = cfg.max_rate + attempt * cfg.retry_rate_step
+    if (cfg.augment_shift > 0 or cfg.augment_noise > 0) and epoch < EVAL_EPOCH:
+        images = augmented(images, cfg, seed, epoch, sample_ids)
     p = rates_hz(channels(images, cfg.on_off, cfg.off_rate, cfg.off_kind, cfg.image_shape),
                  max_rate) * (cfg.dt / 1000.0)
     out = np.zeros((len(p), cfg.n_steps, p.shape[1]), bool)

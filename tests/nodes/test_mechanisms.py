@@ -4,7 +4,7 @@ the runner-up anti-Hebbian step."""
 import numpy as np
 import pytest
 
-from nodes.encoder.core import channels, encode, surround_off
+from nodes.encoder.core import augmented, channels, encode, surround_off
 from nodes.learner.core import LearnerCore, plastic_of, runner_up, runner_up_delta
 from nodes.network.params import init_params, norm_target, normalise_columns
 from pipeline.config import ConfigError, LearningConfig, NetworkConfig
@@ -149,3 +149,26 @@ def test_a_signed_readout_lets_the_teacher_rule_go_below_zero():
                        .update(plastic_of(p), pre, hidden, free, taught).w_ho)
         assert w[0, 0] > 0.001 and w[0, 1] == pytest.approx(max(lo, 0.001 - (w[0, 0] - 0.001)), abs=1e-6)
         assert np.array_equal(w[1], p.w_ho[1])  # silent hidden neuron: unchanged
+
+
+def test_augmentation_moves_a_training_digit_one_pixel_and_leaves_evaluation_alone():
+    from pipeline.schedule import EVAL_EPOCH
+
+    x = np.zeros((1, 64), np.float32)
+    x[0, 27] = 9.0  # row 3, column 3
+    cfg = NetworkConfig(augment_shift=1.0)
+    seen = {tuple(np.argwhere(augmented(x, cfg, 0, 0, np.array([sid])).reshape(8, 8))[0]) for sid in range(40)}
+    assert seen == {(2, 3), (4, 3), (3, 2), (3, 4)}
+    edge = np.zeros((1, 64), np.float32)
+    edge[0, 7] = 5.0  # top right corner: moved right or up it leaves the image, nothing wraps round
+    outs = [augmented(edge, cfg, 0, 0, np.array([sid])) for sid in range(40)]
+    assert all(o.sum() in (0.0, 5.0) for o in outs) and any(o.sum() == 0.0 for o in outs)
+    assert all(o[0, 0] == 0.0 for o in outs)
+    assert np.array_equal(augmented(x, NetworkConfig(), 0, 0, np.array([3])), x)
+    noisy = augmented(np.full((200, 64), 8.0, np.float32), NetworkConfig(augment_noise=1.5), 0, 0, np.arange(200))
+    assert abs(noisy.std() - 1.5) < 0.05 and noisy.min() >= 0.0
+    X = np.random.default_rng(0).uniform(0, 16, (4, 64)).astype(np.float32)
+    aug = NetworkConfig(augment_shift=1.0, augment_noise=2.0)
+    assert np.array_equal(encode(X, aug, 1, EVAL_EPOCH, np.arange(4)), encode(X, NetworkConfig(), 1, EVAL_EPOCH,
+                                                                              np.arange(4)))
+    assert not np.array_equal(encode(X, aug, 1, 0, np.arange(4)), encode(X, NetworkConfig(), 1, 0, np.arange(4)))
