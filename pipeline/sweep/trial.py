@@ -93,9 +93,15 @@ def run_trial(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _host() -> str:
-    import socket
+    """The Dask worker that ran the trial (its address names the host), else this host."""
+    try:
+        from distributed import get_worker
 
-    return socket.gethostname()
+        return get_worker().address
+    except (ImportError, ValueError):
+        import socket
+
+        return socket.gethostname()
 
 
 def model_from_bytes(data: bytes):

@@ -196,3 +196,23 @@ def test_presets_train_above_chance(preset, tmp_path):
     job = TrainJob(epochs=1, samples=300, seed=0, split_seed=0, model_dir=tmp_path, save=False, config=config)
     _, summary = run_train(job)
     assert summary["test_accuracy"] > 0.3, (preset, summary)
+
+
+def test_continuing_refuses_architecture_changes_and_records_learning_changes(tmp_path):
+    from store.models import load_model
+
+    code, out, err = byob("train", "--epochs", "1", "--samples", "20", "--set", "network.n_hidden=30",
+                          "--model-dir", str(tmp_path), "--json")
+    assert code == 0, err
+    first = json.loads(out.strip().splitlines()[-1])["model"]
+    code, _, err = byob("train", "--model", first, "--set", "network.connection_prob=0.5", "--epochs", "1")
+    assert code == 2 and "network.connection_prob" in err and "keeps its architecture" in err, err
+    code, _, err = byob("train", "--model", first, "--set", "network.n_hidden=40")
+    assert code == 2 and "network.n_hidden: the model has 30" in err
+    code, out, err = byob("train", "--model", first, "--set", "learning.A_post=0.01", "--epochs", "1",
+                          "--samples", "20", "--model-dir", str(tmp_path), "--json")
+    assert code == 0, err
+    m = load_model(json.loads(out.strip().splitlines()[-1])["model"])
+    assert m.config.learning.A_post == 0.01 and m.config.network.n_hidden == 30  # its own brain, one change
+    assert m.history[-1]["config_changes"] == {"learning.A_post": [0.025, 0.01]}
+    assert "config_changes" not in m.history[0]
