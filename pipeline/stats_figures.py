@@ -42,14 +42,18 @@ def selectivity_figure(path: str | Path, selectivity: dict[str, dict[str, Any]])
     axes = np.asarray(fig.subplots(1, len(pops), squeeze=False))[0]
     for ax, p in zip(axes, pops):
         m = np.asarray(selectivity[p]["rate_hz"], float)
+        n = len(m)
+        m = m[m.max(axis=1) > 0] if m.size else m  # silent neurons have no preference to show
         if m.size:
             order = np.lexsort((-m.max(axis=1), np.argmax(m, axis=1)))  # grouped by preferred class
             im = ax.imshow(m[order], aspect="auto", cmap="magma", interpolation="nearest")
             fig.colorbar(im, ax=ax, label="mean rate (Hz)")
             ax.set_xticks(range(m.shape[1]), [str(c) for c in selectivity[p]["classes"]])
-        ax.set_title(f"{p}: neuron x digit class")
+        else:
+            ax.text(0.5, 0.5, "no spikes", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(f"{p}: rate per class ({len(m)} of {n} neurons fired)")
         ax.set_xlabel("digit class")
-        ax.set_ylabel("neuron (sorted by preferred class)")
+        ax.set_ylabel("firing neurons, by preferred class")
     return _save(fig, path)
 
 
