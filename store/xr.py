@@ -35,6 +35,8 @@ from store import layout
 from store.runs import RunReader, StoreError
 from store.timeline import Timeline, timeline
 
+SPAN_GAP = 1 << 16  # events between two asked-for samples worth reading past rather than seeking
+
 
 class _Rows(BackendArray):
     """The committed rows of a zarr array."""
@@ -72,7 +74,8 @@ class _Rasters(BackendArray):
             self.row_of[p] = r[samples]
 
     def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._raw)
+        # OUTER: a list of samples arrives as that list, not as the slice that spans it.
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._raw)
 
     def _raw(self, key: tuple) -> np.ndarray:
         s_key = key[0]
@@ -88,20 +91,26 @@ class _Rasters(BackendArray):
             if not len(have):
                 continue
             st, sp = self.index[p]["start"][rows[have]], self.index[p]["stop"][rows[have]]
-            a, b = int(st.min()), int(sp.max())
-            if b == a:
-                continue
-            try:  # one read for the whole span of the samples asked for
-                ev = self.run.group[f"spikes/{p}/events"]
-                step = np.asarray(ev["step"][a:b], np.int64)
-                neuron = np.asarray(ev["neuron"][a:b], np.int64)
-            except Exception as e:
-                raise StoreError(f"run {self.run.run}: spikes/{p}/events {a}:{b} are damaged "
-                                 f"({type(e).__name__}: {e})") from e
-            for j, s0, s1 in zip(have, st - a, sp - a):
-                out[j, step[s0:s1], self.base[p] + neuron[s0:s1]] = True
-        out = out[:, key[1], key[2]]
-        return out[0] if np.ndim(picked) == 0 else out
+            order = np.argsort(st, kind="stable")
+            # One read per run of samples whose events lie close together, not one span over all.
+            breaks = np.flatnonzero(st[order][1:] - sp[order][:-1] > SPAN_GAP) + 1
+            for group in np.split(order, breaks):
+                a, b = int(st[group].min()), int(sp[group].max())
+                if b == a:
+                    continue
+                try:
+                    ev = self.run.group[f"spikes/{p}/events"]
+                    step = np.asarray(ev["step"][a:b], np.int64)
+                    neuron = np.asarray(ev["neuron"][a:b], np.int64)
+                except Exception as e:
+                    raise StoreError(f"run {self.run.run}: spikes/{p}/events {a}:{b} are damaged "
+                                     f"({type(e).__name__}: {e})") from e
+                for j, s0, s1 in zip(have[group], st[group] - a, sp[group] - a):
+                    out[j, step[s0:s1], self.base[p] + neuron[s0:s1]] = True
+        # Outer indexing of steps and neurons, one axis at a time (an int drops its axis).
+        out = out[:, key[1]]
+        out = out[:, key[2]] if isinstance(key[1], (int, np.integer)) else out[:, :, key[2]]
+        return out[0] if isinstance(s_key, (int, np.integer)) else out
 
 
 def _lazy(a: BackendArray) -> indexing.LazilyIndexedArray:

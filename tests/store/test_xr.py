@@ -42,6 +42,9 @@ def test_spike_rasters_equal_the_readers(store):
     whole = ds.spikes.values
     np.testing.assert_array_equal(ds.spikes.isel(sample=slice(2, 5), step=3).values, whole[2:5, 3])
     assert bool(ds.spikes[4, 7, 9]) == bool(whole[4, 7, 9])
+    np.testing.assert_array_equal(ds.spikes.isel(sample=[9, 0, 4], step=[3, 1], neuron=[12, 2, 5]).values,
+                                  whole[np.ix_([9, 0, 4], [3, 1], [12, 2, 5])])
+    np.testing.assert_array_equal(ds.spikes.isel(sample=[1, 6], step=5).values, whole[[1, 6], 5])
     assert int(whole.sum()) == sum(run.committed[f"spikes/{p}/events"] for p in run.populations())
 
 
