@@ -231,6 +231,8 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     if not 1 <= a.workers <= 16:
         raise UsageError("--workers must be between 1 and 16")
+    if not 0 <= a.remote_workers <= 64:
+        raise UsageError("--remote-workers must be between 0 and 64")
     flags = job_flags(a)
     if a.snapshot_every is not None:
         if a.snapshot_every < 1:
@@ -244,7 +246,8 @@ def cmd_run(a: argparse.Namespace) -> int:
            "config": config.to_dict()}
     code, result = run_pipeline(job, a.exit_when_done,
                                 env={"BYOB_STORE": a.store, "BYOB_RECORD": "0" if a.no_record else "1",
-                                     "BYOB_WORKERS": str(a.workers),
+                                     "BYOB_WORKERS": str(a.workers + a.remote_workers),
+                                     "BYOB_LOCAL_WORKERS": str(a.workers),
                                      "BYOB_VIEWER": "0" if a.no_viewer else os.environ.get("BYOB_VIEWER", "1")})
     if not result.get("ok"):
         print(f"byob run: error: {result.get('error')}", file=sys.stderr)
@@ -500,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lockstep (default) reproduces `byob train` exactly; async never waits for the learner")
     r.add_argument("--workers", type=int, default=1,
                    help="network worker processes; evaluation batches fan out over all of them")
+    r.add_argument("--remote-workers", type=int, default=0, help="network workers started on other hosts "
+                   "(`python -m nodes.network` with this host's BYOB_*_ENDPOINT and BYOB_KEYS) that the job "
+                   "waits for and fans out to")
     r.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where the model is saved")
     r.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"),
                    help="zarr run store the recorder writes (env BYOB_STORE)")

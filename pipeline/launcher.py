@@ -47,7 +47,9 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
         restarts = int(penv.get("BYOB_RESTARTS", "3"))
         manager = Supervisor(printer, restartable={"encoder", "network", "learner", "recorder"},
                              max_restarts=restarts)
-        workers = int(penv.get("BYOB_WORKERS", "1"))
+        # BYOB_WORKERS: the network workers the controller waits for; BYOB_LOCAL_WORKERS of
+        # them start here (the rest run on other hosts, pointed at this host's endpoints).
+        workers = int(penv.get("BYOB_LOCAL_WORKERS", penv.get("BYOB_WORKERS", "1")))
         for name, cmd in procfile_processes(procfile).items():
             if name == "recorder" and penv.get("BYOB_RECORD") == "0":
                 continue

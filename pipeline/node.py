@@ -56,7 +56,9 @@ class NodeShell:
     role = "node"
 
     def __init__(self) -> None:
-        self.name = os.environ.get("HONCHO_PROCESS_NAME", self.role)
+        # honcho names its processes (network.2); a node started by hand on another host
+        # takes BYOB_NODE_NAME (e.g. network.3: any worker but network.1 only evaluates).
+        self.name = os.environ.get("HONCHO_PROCESS_NAME") or os.environ.get("BYOB_NODE_NAME") or self.role
         jaxcache.enable()  # before the warm-up compiles anything
         # A node's main thread shares the GIL with its publisher thread; with Python's
         # default 5 ms switch interval a weight update that has arrived can wait that long
