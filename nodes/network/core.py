@@ -12,6 +12,13 @@ exponential synapses -> output neurons with a Mexican-hat inhibition profile on 
 ring of classes, plus a teacher current into the true class while training. The
 neurons are ``cfg.neuron_model``: AdaptiveLIF (default), Izhikevich or AdEx
 (``nodes/network/models.py``), all with the same interface.
+
+Two backends compute it (``cfg.backend``): ``brainpy``, the modules below, which define
+the model and are the reference; and ``native`` (the default), the same equations as one
+C++ kernel per presentation called through XLA's FFI (``native.py``, ``native_kernel.cc``),
+which gives the same spikes (``tests/nodes/test_native*.py``) several times faster. The
+native backend runs the LIF model only; Izhikevich and AdEx, a missing compiler or a
+failed build run on BrainPy, with a one-line notice.
 """
 
 from __future__ import annotations
