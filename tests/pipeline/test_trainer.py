@@ -43,16 +43,18 @@ def test_a_small_training_run_clearly_beats_chance(tmp_path, small_cfg, digits):
 
 @pytest.mark.slow
 def test_default_training_accuracy_over_split_seeds(tmp_path):
-    """The default `byob train` on split seeds 0-4 (about 10 minutes) reaches the project's
-    target, a mean of 95%. Measured: 95.6, 96.5, 95.2, 96.1, 95.2% (mean 95.7%,
-    benchmarks/results/accuracy.json)."""
+    """The default `byob train` on split seeds 0-4 (about 6-10 minutes) reaches issue 17's
+    target: a mean of 97%, no seed under 96.5%. NOT MET YET: measured 95.6, 96.5, 95.2,
+    96.1, 95.2% (mean 95.7%, benchmarks/results/accuracy.json); the options tried are in
+    benchmarks/results/ablation.json and issue17_screening.json. The previous target (mean
+    95%, none under 94%) is met."""
     from pipeline.data import load_split
 
     accs = []
     for k in range(5):
         _, summary = run_train(TrainJob(split_seed=k, model_dir=tmp_path), split=load_split(k))
         accs.append(summary["test_accuracy"])
-    assert min(accs) >= 0.94 and np.mean(accs) >= 0.95, accs
+    assert min(accs) >= 0.965 and np.mean(accs) >= 0.97, accs
 
 
 def test_test_presentations_last_test_factor_times_longer(small_cfg):
