@@ -32,6 +32,7 @@ from pipeline.messages import (Control, Heartbeat, Message, MessageError, Metric
                                WeightUpdate, decode)
 from pipeline.tally import Tally
 from pipeline.node import HB_SUFFIX, setup_logging
+from pipeline.rejects import RejectLog
 from pipeline.wiring import LINKS, open_socket
 from store.models import load_model
 
@@ -67,6 +68,7 @@ class Controller:
             self.poller.register(s, zmq.POLLIN)
         self.nodes: dict[str, dict[str, Any]] = {}  # identity -> role, last seen, status
         self.dropped: Counter[str] = Counter()
+        self.rejects = RejectLog(self.log)  # bad input: a few lines, then a summary every 10 s
         self.job: PipelineJob | None = None
         self.history: list[dict[str, Any]] = []
         self.started = time.monotonic()
@@ -136,7 +138,7 @@ class Controller:
                 msg = decode(self.results.recv_multipart())
             except MessageError as e:
                 self.dropped[e.reason] += 1
-                self.log.warning("dropped a bad result: %s", e)
+                self.rejects.reject("results", e.reason, f"dropped a bad result: {e}")
                 return
             if isinstance(msg, Prediction):
                 self.on_prediction(msg)
@@ -150,7 +152,7 @@ class Controller:
             msg = decode(frames)
         except MessageError as e:
             self.dropped[e.reason] += 1
-            self.log.warning("dropped a bad control message from %s: %s", ident, e)
+            self.rejects.reject(ident, e.reason, f"dropped a bad control message: {e}")
             return
         ident = ident.removesuffix(HB_SUFFIX)  # a node's heartbeat thread
         node = self.nodes.setdefault(ident, {"role": None, "status": {}})
@@ -208,6 +210,7 @@ class Controller:
             msg = decode(frames)
         except MessageError as e:
             self.dropped[e.reason] += 1
+            self.rejects.reject("api", e.reason, f"refused a bad request: {e}")
             return reply(ok=False, error=str(e))
         if not isinstance(msg, Control):
             return reply(ok=False, error=f"expected a control message, got {msg.KIND}")
@@ -419,6 +422,7 @@ class Controller:
         code = 0
         while not self.stopping:
             self.poll_once()
+            self.rejects.flush()
             self.publish_metrics()
             if self.job is not None:
                 self.tell_monitoring(self.participants)

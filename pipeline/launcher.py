@@ -6,16 +6,22 @@ controller through the environment. The supervisor (honcho's manager plus restar
 ``pipeline.supervisor``) restarts a node that dies, up to ``BYOB_RESTARTS`` (3) times;
 when the controller exits (``--exit-when-done`` after the job) everything stops and
 ``byob run`` returns its code.
+
+Under ``make run`` a Ctrl-C at the terminal would reach make too, which then reports
+"Interrupt" or "Error 1" whatever the pipeline did; so ``byob run`` takes the terminal's
+Ctrl-C for itself (a process group of its own in the foreground, given back at the
+end), and make sees only its exit code: 0 after a clean shutdown.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
@@ -56,11 +62,44 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
             for k in range(1, (workers if name == "network" else 1) + 1):  # as `honcho start -c network=W`
                 manager.add_process(f"{name}.{k}", cmd, env={**penv, "HONCHO_PROCESS_NAME": f"{name}.{k}"},
                                     cwd=os.getcwd())
-        manager.loop()
+        give_back = take_terminal()
+        try:
+            manager.loop()
+        finally:
+            give_back()
         result = json.loads(result_file.read_text()) if result_file.exists() else None
         if result is None:
             result = _failure(manager, printer.stopped)
         return int(manager.returncode or 0), result
+
+
+def take_terminal() -> Callable[[], None]:
+    """Put this process in a process group of its own in the terminal's foreground, so a
+    Ctrl-C there reaches it (and honcho's manager in it) but not a parent such as make;
+    returns what gives the terminal back. Nothing to do without a terminal, or when this
+    process already leads the foreground group (started by an interactive shell)."""
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp() or os.getpgrp() == os.getpid():
+            return lambda: None
+    except (OSError, ValueError, AttributeError):
+        return lambda: None
+    old = os.getpgrp()
+
+    def foreground(pgrp: int) -> None:
+        hold = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not otherwise
+        try:
+            os.tcsetpgrp(fd, pgrp)
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, hold)
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        return lambda: None
+    foreground(os.getpgrp())
+    return lambda: foreground(old)
 
 
 class _StopOrder(Printer):

@@ -25,6 +25,7 @@ import zmq
 from pipeline.job import PipelineJob
 from pipeline.messages import Control, Heartbeat, Message, MessageError, decode
 from pipeline import jaxcache, security
+from pipeline.rejects import RejectLog
 from pipeline.wiring import open_socket
 
 HEARTBEAT_S = 0.5
@@ -73,6 +74,7 @@ class NodeShell:
         self._outbox: queue.Queue = queue.Queue()
         self._publisher: threading.Thread | None = None
         self.dropped: Counter[str] = Counter()
+        self.rejects = RejectLog(self.log)  # bad input: a few lines, then a summary every 10 s
         self.stopping = False
         self.aborted = False  # the controller gave up the running job (a node was lost)
         self.status: dict[str, Any] = {}
@@ -151,8 +153,8 @@ class NodeShell:
             msg = decode(frames)
         except MessageError as e:
             self.dropped[e.reason] += 1
-            self.log.warning("dropped a bad message on %s: %s", sock.getsockopt(zmq.LAST_ENDPOINT)
-                             .decode(errors="replace") or "socket", e)
+            where = sock.getsockopt(zmq.LAST_ENDPOINT).decode(errors="replace") if sock is not None else ""
+            self.rejects.reject(where or "socket", e.reason, f"dropped a bad message: {e}")
             return None
         if sock is self.control and isinstance(msg, Control) and msg.command == "monitor":
             self.set_monitoring(bool(msg.args.get("on", True)))
@@ -180,6 +182,7 @@ class NodeShell:
                     self.log.error("the launcher (pid %s) is gone; shutting down rather than run orphaned",
                                    " or ".join(str(p) for p in self._ancestors if p))
                     self.stopping = True
+                self.rejects.flush()  # the summary of a flood that has stopped comes too
                 seq += 1
                 msg = Heartbeat(run=self.run_id, seq=seq, sender=self.name, node=self.name,
                                 time=time.time(), status={**self.status, "dropped": dict(self.dropped)})

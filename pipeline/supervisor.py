@@ -7,6 +7,10 @@ says so and stops everything as honcho would. A clean exit (code 0) is never res
 and the controller and the viewer are never restarted: the controller's exit ends the
 pipeline. The running job of a lost node fails (the controller aborts it on the
 surviving nodes); the restarted node says hello again and takes the next job.
+
+Ctrl-C or SIGTERM stops everything as honcho does, but the exit code says how the
+processes ended rather than which signal asked them to: 0 when every one stopped
+cleanly (code 0), else the first non-zero code (or honcho's 130 / 143 if none had one).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Supervisor(Manager):
         super().__init__(printer)
         self.restartable, self.max_restarts = restartable, max_restarts
         self.restarts: dict[str, int] = {}
+        self.signalled: int | None = None  # honcho's code for the signal that stopped us
 
     def _restart(self, name: str) -> None:
         p = self._processes[name]
@@ -37,7 +42,7 @@ class Supervisor(Manager):
         """honcho's loop, with the restart decision where it would stop everything."""
         def _terminate(signum: int, frame: Any) -> None:
             self._system_print("%s received\n" % SIGNALS[signum]["name"])
-            self.returncode = SIGNALS[signum]["rc"]
+            self.signalled = SIGNALS[signum]["rc"]
             self.terminate()
 
         signal.signal(signal.SIGTERM, _terminate)
@@ -71,8 +76,8 @@ class Supervisor(Manager):
                                            "the pipeline\n" % (msg.name, rc, n))
                     self._processes[msg.name]["returncode"] = rc
                     self._system_print("%s stopped (rc=%s)\n" % (msg.name, rc))
-                    if self.returncode is None:
-                        self.returncode = rc
+                    if self.returncode is None or (self.signalled is not None and self.returncode == 0):
+                        self.returncode = rc  # stopped by a signal: the first non-zero code
             if self._all_started() and self._all_stopped():
                 exit = True
             if exit_start is None and self._all_started() and self._any_stopped():
@@ -80,3 +85,5 @@ class Supervisor(Manager):
                 self.terminate()
             if exit_start is not None and datetime.datetime.now() - exit_start > datetime.timedelta(seconds=KILL_WAIT):
                 self.kill()
+        if self.signalled is not None and self.returncode is None:
+            self.returncode = self.signalled

@@ -20,6 +20,7 @@ import zmq
 
 from pipeline import security
 from pipeline.messages import BUS_KINDS, MessageError, decode
+from pipeline.rejects import RejectLog
 from pipeline.wiring import LINKS
 from store.replay import Replayer
 from store.runs import RunReader, StoreError, list_runs, open_run
@@ -134,7 +135,9 @@ class Feed:
             if security.curve_on([self.bus, *(link.endpoint() for link in LINKS.values())]):
                 security.secure(sock, binds=False)
             sock.connect(self.bus)
+            rejects = RejectLog(log)
             while not stop.is_set():
+                rejects.flush()
                 if not sock.poll(100):
                     continue
                 for _ in range(DRAIN):
@@ -146,7 +149,7 @@ class Feed:
                         msg = decode(frames)
                     except MessageError as e:
                         self.state.count_bad()
-                        log.warning("dropped a bad bus message: %s", e)
+                        rejects.reject(self.bus, e.reason, f"dropped a bad bus message: {e}")
                         continue
                     if msg.KIND in BUS_KINDS:
                         self.state.apply(msg)
