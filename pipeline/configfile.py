@@ -187,7 +187,7 @@ def starter_file(preset: str = "default") -> str:
         section, key = r["key"].split(".", 1)
         if section != current:
             current = section
-            lines += ["" if lines[-1] else "", f"[{section}]"]
+            lines += ([""] if lines[-1] else []) + [f"[{section}]"]
         unit = f" [{r['unit']}]" if r["unit"] else ""
         arch = "; architecture: fixed when a model is continued" if r["arch"] else ""
         lines.append(f"# {r['help']}{unit} ({r['type']}, {r['allowed']}{arch})")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from pipeline.commands.brain import UsageError
@@ -38,6 +39,13 @@ def cmd_run(a: argparse.Namespace) -> int:
                          progress=Progress(spec))
     try:
         summary = runner.run()
+    except KeyboardInterrupt:
+        from pipeline.sweep.report import counts, load_study
+
+        done = counts(load_study(a.store, spec.name))
+        print(f"byob sweep: interrupted; the study and its finished trials are kept in {a.store} ({done}); "
+              f"continue with `byob sweep {a.file} --store {a.store} --resume`", file=sys.stderr)
+        return 130
     except (FileExistsError, FileNotFoundError) as e:
         raise UsageError(str(e)) from e
     except OSError as e:
