@@ -18,7 +18,7 @@ import zmq
 
 from pipeline import security
 from pipeline.bus import BusHub
-from pipeline.messages import Control, MessageError, decode
+from pipeline.messages import Control, MessageError, RunInfo, decode
 from pipeline.node import setup_logging
 from pipeline.wiring import LINKS, open_socket
 from store.replay import Replayer
@@ -48,9 +48,21 @@ class ReplayServer:
 
     def _play(self) -> None:
         pub = open_socket(self.ctx, "publish", "replayer")  # used by this thread only
+        last: list = [None]
+
+        def emit(m) -> None:
+            pub.send_multipart(m.to_wire())
+            last[0] = m
+
         try:
-            self.emitted = self.replayer.run(lambda m: pub.send_multipart(m.to_wire()), self.stop)
+            self.emitted = self.replayer.run(emit, self.stop)
         finally:
+            # A viewer on a live bus shows a replay until its end: say so when the replay
+            # stops short or its run has no recorded end (a crashed run).
+            m = last[0]
+            if m is not None and not (isinstance(m, RunInfo) and m.event == "end"):
+                pub.send_multipart(RunInfo(run=m.run, seq=m.seq, sender="replay", replay=True, event="end",
+                                           summary={"replay": "stopped"}).to_wire())
             pub.close(linger=2000)
             self.stop.set()
 

@@ -58,8 +58,9 @@ def heavy_period(sessions: int) -> float:
 def header_html(st: dict[str, Any]) -> str:
     e = html.escape
     live = st["source"] == "live"
-    badge = ("LIVE", "#c0392b") if live else ("REPLAY", "#2e6da4")
-    attrs = {"source": st["source"], "phase": st["phase"], "run": st["run"], "samples": st["samples"],
+    bus_replay = live and st.get("replayed", False)  # `byob replay` published onto the live bus
+    badge = ("LIVE", "#c0392b") if live and not bus_replay else ("REPLAY", "#2e6da4")
+    attrs = {"source": "replay" if bus_replay else st["source"], "phase": st["phase"], "run": st["run"], "samples": st["samples"],
              "weights": "" if st["weights_version"] is None else st["weights_version"],
              "accuracy": "" if st["running_accuracy"] is None else f"{st['running_accuracy']:.4f}",
              "tested": st["tested"], "sessions": st["sessions"], "received": st["received"],
@@ -85,7 +86,8 @@ def header_html(st: dict[str, Any]) -> str:
         body = (f"run <b>{e(st['run'])}</b> · {e(st['kind'] or '?')} ({e(st['mode'] or '?')}) · "
                 f"model <b>{e(model)}</b><br>"
                 f"<b>{e(st['phase'])}</b> · {st['samples']} samples shown{run_acc}{acc}")
-    where = f"bus {st['where']}" if live else f"store {st['where']}"
+    where = (f"a replay published on bus {st['where']}; the live display comes back when it ends"
+             if bus_replay else f"bus {st['where']}" if live else f"store {st['where']}")
     return (f'<div class="byob-status" {data} style="font-size:14px;line-height:1.5">'
             f'<span style="background:{badge[1]};color:white;padding:2px 8px;border-radius:4px;'
             f'font-weight:bold">{badge[0]}</span> &nbsp;{body}'

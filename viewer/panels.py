@@ -66,7 +66,7 @@ class Rasters:
     def __init__(self) -> None:
         self.current = {p: source(f"current_{p}", t=[], neuron=[]) for p in POPULATIONS}
         self.window = {p: source(f"raster_{p}", t=[], neuron=[]) for p in POPULATIONS}
-        self.window_range = Range1d(0, 1000)
+        self.window_range = Range1d(0, 1)  # seconds of the run
         self.y_ranges = {p: Range1d(-1, n) for p, n in SIZES.items()}
         cols_now, cols_win = [], []
         for p in POPULATIONS:
@@ -81,15 +81,20 @@ class Rasters:
             cols_now.append(a)
             cols_win.append(w)
         self.now_figs = cols_now
-        cols_now[-1].xaxis.axis_label = cols_win[-1].xaxis.axis_label = "time (ms)"
+        cols_now[-1].xaxis.axis_label = "time in the sample (ms)"
+        cols_win[-1].xaxis.axis_label = "time of the run (s)"
         self.layout = pn.Row(pn.Column(*cols_now), pn.Column(*cols_win))
 
     def update(self, frame: Frame) -> None:
         if frame.rasters is not None or frame.reset:  # the window moves with its spikes, not between
             st = frame.status
-            t_present, end = st["t_present"], st["samples"] * st["t_present"]
+            t_present = st["t_present"] / 1000.0
+            end = st["samples"] * t_present
             self.window_range.start = max(0.0, end - st["window"] * t_present)
             self.window_range.end = max(end, t_present)
+        for p, n in frame.status.get("sizes", {}).items():  # the run's config, before any spikes
+            if p in self.y_ranges and self.y_ranges[p].end != n:
+                self.y_ranges[p].end = n
         if frame.sample is not None:
             s = frame.sample
             for p, src in self.current.items():

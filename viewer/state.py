@@ -11,6 +11,12 @@ Browser sessions never touch sockets: each keeps a ``Cursor`` and asks
 newer than the session's version), so one state feeds any number of sessions and a
 slow session just draws fewer, later frames. Everything is bounded: memory stays flat
 however long a run lasts.
+
+A replay published onto the live bus (``byob replay`` while a pipeline is up) is shown
+as a replay: its first message sets the live run's display aside and starts a fresh
+one with the replayed run's header; the replay's end (its recorded or its stopped
+``RunInfo`` end) or a live job's start brings the live display back. Live messages that
+arrive meanwhile go on into the live display kept aside.
 """
 
 from __future__ import annotations
@@ -28,6 +34,12 @@ from pipeline.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch,
 POPULATIONS = ("input", "hidden", "output")
 N_CLASSES = 10
 SILENT_AFTER_S = 5.0  # no message for this long: the pipeline is said to be silent
+# What one run's display is made of (set by ``_new_run``): set aside while a replay on
+# the live bus is shown, put back when it ends.
+RUN_FIELDS = ("run", "info", "summary", "model_in", "model_out", "resumed", "samples", "t_present", "current",
+              "traced", "sample_version", "rasters", "raster_version", "activity", "accuracy",
+              "metrics", "weight_change", "last_metrics", "conf", "confusion_version", "_recent", "weights",
+              "first_weights", "weights_version", "_weights_view")
 METRIC_NAMES = ("trained", "running_accuracy", "samples_per_second", "nodes_alive")
 LIGHT_SERIES = ("metrics",)  # drawn on every frame; the rest only on heavy frames
 
@@ -176,7 +188,9 @@ class LiveState:
         self.replay_position = self.replay_samples = 0
         self.paused = False
         self.error = ""  # the feed could not go on (shown in the page)
-        self._last_seq: dict[str, int] = {}
+        self._last_seq: dict[tuple[bool, str], int] = {}  # (replayed, sender) -> last seq
+        self.replayed = False  # the display shows a replay published on the live bus
+        self._live_view: dict[str, Any] | None = None  # the live run's display, set aside meanwhile
         self._first_seen: float | None = None
         self._last_seen: float | None = None
         self._new_run(None)
@@ -220,6 +234,7 @@ class LiveState:
             self.error = ""
             self._last_seq.clear()
             self._first_seen = self._last_seen = None
+            self.replayed, self._live_view = False, None
             self._new_run(None)
 
     def reset(self) -> None:
@@ -236,27 +251,70 @@ class LiveState:
             if self._first_seen is None:
                 self._first_seen = now
             self._last_seen = now
-            last = self._last_seq.get(msg.sender)
+            key = (msg.replay, msg.sender)  # a replay's senders and seqs are the recorded run's
+            last = self._last_seq.get(key)
             if last is not None and msg.seq > last + 1:
                 self.dropped += msg.seq - last - 1  # the bus dropped these for us
-            self._last_seq[msg.sender] = msg.seq
-            # A run resumed after a lost node goes on the wire as run_X.1, run_X.2, ...: the
-            # same run to a viewer.
-            run = msg.run.split(".", 1)[0]
-            if run and run != self.run:
-                self._new_run(run)
-            if isinstance(msg, SpikeBatch):
-                self._on_spikes(msg)
-            elif isinstance(msg, Traces):
-                self._on_traces(msg)
-            elif isinstance(msg, Prediction):
-                self._on_prediction(msg)
-            elif isinstance(msg, WeightUpdate):
-                self._on_weights(msg)
-            elif isinstance(msg, Metrics):
-                self._on_metrics(msg, now)
-            elif isinstance(msg, RunInfo):
-                self._on_run(msg)
+            self._last_seq[key] = msg.seq
+            if self.source == "live" and msg.replay != self.replayed:
+                if msg.replay:
+                    self._enter_replay()
+                elif isinstance(msg, RunInfo) and msg.event == "start":
+                    self._leave_replay(restore=False)  # a live job starts: its own display
+                else:
+                    self._fold_aside(msg, now)
+                    return
+            self._fold(msg, now)
+            if self.replayed and isinstance(msg, RunInfo) and msg.event == "end":
+                self._leave_replay(restore=True)
+
+    def _enter_replay(self) -> None:
+        self._live_view = {k: getattr(self, k) for k in RUN_FIELDS}
+        self.replayed = True
+        self._new_run(None)  # fresh, even when the replayed run is the one just watched live
+
+    def _leave_replay(self, restore: bool) -> None:
+        self.replayed = False
+        aside, self._live_view = self._live_view, None
+        self._new_run(None)
+        if restore and aside is not None:
+            for k, v in aside.items():
+                setattr(self, k, v)
+
+    def _fold_aside(self, msg: Message, now: float) -> None:
+        """Fold a live message into the live display set aside while a replay is shown."""
+        if self._live_view is None:
+            return
+        shown = {k: getattr(self, k) for k in RUN_FIELDS}
+        for k, v in self._live_view.items():
+            setattr(self, k, v)
+        generation = self.generation
+        try:
+            self._fold(msg, now)
+        finally:
+            self._live_view = {k: getattr(self, k) for k in RUN_FIELDS}
+            for k, v in shown.items():
+                setattr(self, k, v)
+            self.generation = generation  # the replay's display goes on undisturbed
+
+    def _fold(self, msg: Message, now: float) -> None:
+        # A run resumed after a lost node goes on the wire as run_X.1, run_X.2, ...: the
+        # same run to a viewer.
+        run = msg.run.split(".", 1)[0]
+        if run and run != self.run:
+            self._new_run(run)
+        if isinstance(msg, SpikeBatch):
+            self._on_spikes(msg)
+        elif isinstance(msg, Traces):
+            self._on_traces(msg)
+        elif isinstance(msg, Prediction):
+            self._on_prediction(msg)
+        elif isinstance(msg, WeightUpdate):
+            self._on_weights(msg)
+        elif isinstance(msg, Metrics):
+            self._on_metrics(msg, now)
+        elif isinstance(msg, RunInfo):
+            self._on_run(msg)
 
     def count_bad(self) -> None:
         with self.lock:
@@ -268,6 +326,17 @@ class LiveState:
         ok = isinstance(shape, (list, tuple)) and len(shape) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
         return (int(shape[0]), int(shape[1])) if ok else None
+
+    def sizes(self) -> dict[str, int]:
+        """Neurons per population as the run's config says (before any spikes arrive)."""
+        net = self.info.get("config", {}).get("network", {})
+        n_in = net.get("n_input")
+        out: dict[str, int] = {}
+        for pop, n in (("input", n_in * 2 if isinstance(n_in, int) and net.get("on_off") else n_in),
+                       ("hidden", net.get("n_hidden")), ("output", net.get("n_output"))):
+            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                out[pop] = n
+        return out
 
     def _on_run(self, m: RunInfo) -> None:
         if m.event == "resume":
@@ -301,7 +370,9 @@ class LiveState:
                 cur.sizes[m.population] = m.n_neurons
                 self.sample_version += 1
             if m.population in self.rasters:
-                self.rasters[m.population].append(t=(index - 1) * self.t_present + steps * m.dt, neuron=neurons)
+                # seconds of the run (presentations one after another), not ms: 801.2, not 8.012e+5
+                t = ((index - 1) * self.t_present + steps * m.dt) / 1000.0
+                self.rasters[m.population].append(t=t, neuron=neurons)
                 self.raster_version += 1
                 rate = len(steps) / max(m.n_neurons, 1) / max(m.n_steps * m.dt / 1000.0, 1e-9)
                 self.activity[m.population].append(sample=index, rate=rate)
@@ -383,6 +454,7 @@ class LiveState:
                 "weights_version": self.weights.version if self.weights is not None else None,
                 "metrics": dict(self.last_metrics), "sessions": self.sessions,
                 "replay_position": self.replay_position, "replay_samples": self.replay_samples,
+                "replayed": self.replayed, "sizes": self.sizes(),
             }
 
     def weights_view(self) -> dict[str, Any] | None:

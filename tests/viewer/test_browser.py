@@ -234,3 +234,42 @@ def test_replay_page_shows_a_recorded_run(browser, live_run, tmp_path):
     finally:
         rc = view.stop()
     assert rc == 0 and "byob viewer: stopped" in view.text, view.text[-2000:]
+
+
+def test_a_replay_on_the_live_bus_switches_the_page_to_replay_and_back(browser, live_run, tmp_path):
+    """``byob replay latest`` while the pipeline is up: the page shows REPLAY with that run's
+    header and a display of its own (never more samples than the run has), then the live
+    run again once the replay has ended."""
+    page = browser.new_page(viewport={"width": 1440, "height": 1200})
+    page.goto(live_run["url"])
+    done = wait_page(page, lambda p: status(p).get("phase") == "ended" and status(p), 240, "the live run's end")
+    assert done["source"] == "live" and int(done["samples"]) == SAMPLES
+    # a quarter of the recorded pace: the replay lasts long enough to be looked at
+    replay = Proc(["pipeline.cli", "replay", "latest", "--store", str(live_run["store"]), "--rate", "0.25"],
+                  live_run["env"], tmp_path)
+
+    def replaying(p):
+        shown = shows_run_data(p, done["run"]) if status(p).get("source") == "replay" else None
+        badge = p.get_by_text("REPLAY", exact=True).count() == 1 and p.get_by_text("LIVE", exact=True).count() == 0
+        return shown if shown and badge and status(p).get("source") == "replay" else None
+    try:
+        shown = wait_page(page, replaying, 90, "the replay on the bus, badged REPLAY")
+        assert 0 < int(shown["samples"]) <= SAMPLES and shown["phase"] in ("training", "evaluating", "ended")
+        screenshot(page, tmp_path, "replay_on_live_bus.png")
+        most = int(shown["samples"])
+
+        def back_to_live(p):
+            nonlocal most
+            st = status(p)
+            if st.get("source") == "replay":
+                most = max(most, int(st["samples"] or 0))
+                return None
+            return st.get("source") == "live" and st
+        live = wait_page(page, back_to_live, 120, "the live run again after the replay")
+        assert most <= SAMPLES  # the replayed samples were never appended to the finished run
+        assert live["phase"] == "ended" and int(live["samples"]) == SAMPLES and live["run"] == done["run"]
+        assert page.get_by_text("LIVE", exact=True).count() == 1
+        assert replay.p.wait(30) == 0, replay.text[-2000:]
+    finally:
+        replay.stop()
+        page.close()

@@ -106,7 +106,7 @@ def test_replay_feed_plays_a_recorded_run_and_seeks_with_the_weights_before(tmp_
         assert st.samples == 6  # paused: nothing more
         feed.resume()
         wait_for(lambda: st.status()["phase"] == "ended", what="the replay to end after the seek")
-        assert st.samples == 8 and st.rasters["input"].since(0)["t"].min() >= 6 * 20.0  # samples 6 and 7
+        assert st.samples == 8 and st.rasters["input"].since(0)["t"].min() >= 6 * 0.020  # samples 6 and 7 (s)
     finally:
         feed.close()
 

@@ -71,8 +71,9 @@ def test_a_sample_builds_up_the_current_digit_rasters_and_accuracy():
     assert set(cur.spikes) == {"input", "hidden", "output"} and "hidden" in cur.traces
     assert cur.image().shape == (8, 8) and cur.image().sum() == len(cur.spikes["input"][0])
     raster = st.rasters["input"].since(0)
-    assert raster["t"].min() >= 0 and raster["t"].max() < 2 * T * DT
-    assert np.all(raster["t"][-len(cur.spikes["input"][0]):] >= T * DT)  # the second sample follows the first
+    # seconds of the run: sample k starts at k x t_present
+    assert raster["t"].min() >= 0 and raster["t"].max() < 2 * T * DT / 1000
+    assert np.all(raster["t"][-len(cur.spikes["input"][0]):] >= T * DT / 1000)  # the second sample follows the first
     acc = st.accuracy.since(0)
     assert list(acc["sample"]) == [1, 2] and list(acc["running"]) == [1.0, 0.5]
     status = st.status()
@@ -143,7 +144,7 @@ def test_frames_hand_each_session_only_what_changed_and_reset_on_a_new_run():
     assert light.sample is None and light.rasters is None and list(light.series) == ["metrics"]
     assert light.confusion is None and light.weights is None  # redrawn only on full frames
     fa, fb = st.frame(a), st.frame(b)
-    assert fa.sample.sample_id == 2 and "metrics" not in fa.series and fa.rasters["input"]["t"].min() < T * DT
+    assert fa.sample.sample_id == 2 and "metrics" not in fa.series and fa.rasters["input"]["t"].min() < T * DT / 1000
     assert list(fa.series["accuracy"]["sample"]) == [2]  # a: only the new row
     assert list(fb.series["accuracy"]["sample"]) == [1, 2]  # b joined late: all retained rows
     st.apply(prediction(100, 9, 7, 7, phase="test"))
@@ -176,7 +177,7 @@ def test_memory_stays_bounded_over_many_samples():
         seq = present(st, seq, sid, sid % 10, (sid * 7) % 10)
     assert len(st.accuracy) == 50 and len(st.activity["hidden"]) == 50
     window = st.frame(Cursor()).rasters["input"]["t"]  # the last 5 samples, whole
-    assert window.min() >= 195 * T * DT and window.max() < 200 * T * DT
+    assert window.min() >= 195 * T * DT / 1000 and window.max() < 200 * T * DT / 1000
     assert st.samples == 200 and st.conf["train"].sum() == 200
 
 
@@ -208,3 +209,53 @@ def test_more_browsers_redraw_less_often():
 
     assert heavy_period(0) == heavy_period(1) == HEAVY_S
     assert heavy_period(4) > heavy_period(2) >= HEAVY_S
+
+
+def replayed(msg):
+    from dataclasses import replace as copy
+    return copy(msg, replay=True)
+
+
+def test_a_replay_on_the_live_bus_is_shown_apart_and_the_live_run_comes_back():
+    st = LiveState(source="live", where="tcp://bus")
+    st.apply(RunInfo(run=RUN, seq=0, sender="controller", event="start", kind="train", mode="lockstep",
+                     model="", config={"network": {"t_present": T * DT, "n_hidden": 16}}))
+    seq = 1
+    for sid in range(3):
+        seq = present(st, seq, sid, sid, sid)
+    st.apply(RunInfo(run=RUN, seq=1, sender="controller", event="end", summary={"test_accuracy": 0.9}))
+    cur = Cursor()
+    st.frame(cur)
+    assert st.status()["phase"] == "ended" and st.samples == 3 and not st.status()["replayed"]
+    # `byob replay latest`: the same run, its recorded messages flagged replay
+    st.apply(replayed(RunInfo(run=RUN, seq=0, sender="controller", event="start", kind="train",
+                              mode="lockstep", model="", config={"network": {"t_present": T * DT}})))
+    f = st.frame(cur)
+    assert f.reset and f.status["replayed"] and f.status["samples"] == 0 and f.status["phase"] == "training"
+    assert st.summary is None and st.conf["train"].sum() == 0  # a fresh display, not appended to the live one
+    rseq = 1
+    for pop, n in (("input", 64), ("hidden", 16), ("output", 10)):
+        st.apply(replayed(spikes(rseq, pop, n, 0)))
+        rseq += 1
+    assert st.samples == 1 and st.dropped == 0  # the recorded seqs are counted apart from the live ones
+    # a live metrics message meanwhile goes into the live display set aside
+    st.apply(Metrics(run=RUN, seq=2, sender="controller", values={"trained": 3.0}))
+    assert st.samples == 1 and st.replayed and len(st.metrics) == 0
+    st.apply(replayed(RunInfo(run=RUN, seq=1, sender="controller", event="end", summary={})))
+    f = st.frame(cur)
+    assert f.reset and not f.status["replayed"] and f.status["samples"] == 3 and f.status["phase"] == "ended"
+    assert f.status["test_accuracy"] == 0.9 and len(st.metrics) == 1  # the live run as it was, and went on
+    # a replay again, cut short by a live job's start: the new live run, fresh
+    st.apply(replayed(spikes(1, "input", 64, 0)))
+    assert st.replayed and st.samples == 1
+    st.apply(RunInfo(run="run_next", seq=3, sender="controller", event="start", kind="train",
+                     mode="lockstep", model="", config={}))
+    assert not st.replayed and st.run == "run_next" and st.samples == 0 and st.summary is None
+
+
+def test_the_rasters_size_follows_the_runs_config_before_any_spike():
+    st = LiveState()
+    assert st.status()["sizes"] == {}
+    st.apply(RunInfo(run=RUN, seq=0, sender="controller", event="start", kind="train", mode="lockstep", model="",
+                     config={"network": {"n_input": 64, "n_hidden": 200, "n_output": 10, "on_off": True}}))
+    assert st.status()["sizes"] == {"input": 128, "hidden": 200, "output": 10}
