@@ -11,7 +11,11 @@ phases alternate inside that one run, so the machine's drift cancels:
   client sessions (``benchmarks.viewer_clients``: ``bokeh.client.pull_session``, each
   taking every update over its websocket and drawing nothing);
 - ``browser`` (after the cycles): the same, plus one real page in headless chromium
-  (Playwright): its processes' CPU is reported apart.
+  (Playwright): its processes' CPU is reported apart;
+- ``no_validator`` (paired with ``none``): no viewer, and the validator process
+  (``nodes.validator``, in every other phase as in the Procfile) stopped with SIGSTOP: the
+  controller finds it silent within 2 s and forwards it nothing; SIGCONT after the phase.
+  none/no_validator is what periodic validation costs.
 
 A viewer phase starts the server, waits for its URL and for the 4 sessions, lets it
 settle, then counts; the server is stopped before the next ``none`` phase. Throughput
@@ -124,7 +128,17 @@ def changes(clients: Lines) -> int:
     return 0
 
 
-def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int) -> dict:
+def validator_pid(run: Lines) -> int | None:
+    for p in tree(run.p.pid):
+        try:
+            if "nodes.validator" in " ".join(p.cmdline()):
+                return p.pid
+        except psutil.Error:
+            pass
+    return None
+
+
+def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, validator_cycles: int) -> dict:
     from pipeline.wiring import free_base_port
 
     port = free_base_port()
@@ -132,6 +146,7 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int) -
            "PYTHONUNBUFFERED": "1"}
     phases: list[dict] = []
     browser = pw = None
+    vpid: int | None = None
     with tempfile.TemporaryDirectory() as d:
         run = Lines([sys.executable, "-m", "pipeline.cli", "run", "--epochs", "200", "--mode", "lockstep",
                      "--exit-when-done", "--json", "--no-record", "--no-viewer", "--model-dir", d], env)
@@ -143,52 +158,66 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int) -
                 if run.p.poll() is not None:
                     raise RuntimeError("byob run ended before training: " + "".join(run.lines)[-2000:])
                 time.sleep(0.3)
-            kinds = ["none", "viewer"] * cycles + ["browser"] * browser_phases
+            kinds = ["none", "viewer"] * cycles + ["no_validator", "none"] * validator_cycles + \
+                ["browser"] * browser_phases
+            vpid = validator_pid(run)
             for kind in kinds:
                 view = clients = page = None
-                if kind != "none":
-                    view, clients, url = start_viewer(env, port, f"{d}/no-store.zarr")
-                    if kind == "browser":
-                        if browser is None:
-                            from playwright.sync_api import sync_playwright
-                            pw = sync_playwright().start()
-                            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                        page = browser.new_page(viewport={"width": 1440, "height": 1200})
-                        page.goto(url)
-                        page.locator(".byob-status").wait_for(timeout=60_000)
-                time.sleep(settle_s)
-                procs = {"viewer": tree(view.p.pid) if view else [], "clients": tree(clients.p.pid) if clients else [],
-                         "browser": browser_procs() if page else []}
-                cpu0 = {k: cpu_seconds(v) for k, v in procs.items()}
-                ch0 = changes(clients) if clients else 0
-                a = trained(port)
-                if page is not None:
-                    page.wait_for_timeout(phase_s * 1000)  # the page's own loop keeps drawing meanwhile
-                else:
-                    time.sleep(phase_s)
-                b = trained(port)
-                cpu1 = {k: cpu_seconds(v) for k, v in procs.items()}
-                ch1 = changes(clients) if clients else 0
-                if a is None or b is None:
-                    break
-                dt = b[0] - a[0]
-                phases.append({"kind": kind, "samples_per_second": round((b[1] - a[1]) / dt, 1),
-                               "cpu_per_s": {k: round((cpu1[k] - cpu0[k]) / dt, 3) for k in procs if procs[k]},
-                               "session_changes_per_s": round((ch1 - ch0) / dt, 1) if clients else None,
-                               "load": [round(x, 2) for x in os.getloadavg()]})
-                print(json.dumps(phases[-1]), file=sys.stderr, flush=True)
-                if page is not None:
-                    page.close()
-                for p in (clients, view):
-                    if p is not None:
-                        p.stop()
+                stopped = False
+                try:
+                    if kind == "no_validator":
+                        if vpid is None:
+                            continue
+                        os.kill(vpid, signal.SIGSTOP)
+                        stopped = True
+                    elif kind != "none":
+                        view, clients, url = start_viewer(env, port, f"{d}/no-store.zarr")
+                        if kind == "browser":
+                            if browser is None:
+                                from playwright.sync_api import sync_playwright
+                                pw = sync_playwright().start()
+                                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                            page = browser.new_page(viewport={"width": 1440, "height": 1200})
+                            page.goto(url)
+                            page.locator(".byob-status").wait_for(timeout=60_000)
+                    time.sleep(settle_s)
+                    procs = {"viewer": tree(view.p.pid) if view else [], "clients": tree(clients.p.pid) if clients else [],
+                             "browser": browser_procs() if page else [],
+                             "validator": tree(vpid) if vpid and not stopped else []}
+                    cpu0 = {k: cpu_seconds(v) for k, v in procs.items()}
+                    ch0 = changes(clients) if clients else 0
+                    a = trained(port)
+                    if page is not None:
+                        page.wait_for_timeout(phase_s * 1000)  # the page's own loop keeps drawing meanwhile
+                    else:
+                        time.sleep(phase_s)
+                    b = trained(port)
+                    cpu1 = {k: cpu_seconds(v) for k, v in procs.items()}
+                    ch1 = changes(clients) if clients else 0
+                    if a is None or b is None:
+                        break  # (the finally below still stops this phase's processes)
+                    dt = b[0] - a[0]
+                    phases.append({"kind": kind, "samples_per_second": round((b[1] - a[1]) / dt, 1),
+                                   "cpu_per_s": {k: round((cpu1[k] - cpu0[k]) / dt, 3) for k in procs if procs[k]},
+                                   "session_changes_per_s": round((ch1 - ch0) / dt, 1) if clients else None,
+                                   "load": [round(x, 2) for x in os.getloadavg()]})
+                    print(json.dumps(phases[-1]), file=sys.stderr, flush=True)
+                finally:  # stopped whatever happened, so nothing of this phase outlives it
+                    if stopped:
+                        os.kill(vpid, signal.SIGCONT)
+                    if page is not None:
+                        page.close()
+                    for p in (clients, view):
+                        if p is not None:
+                            p.stop()
                 time.sleep(1.0)  # the bus unwatched again before the next phase counts
         finally:
             if browser is not None:
                 browser.close()
                 pw.stop()
             run.stop()
-    rates = {k: [p["samples_per_second"] for p in phases if p["kind"] == k] for k in ("none", "viewer", "browser")}
+    rates = {k: [p["samples_per_second"] for p in phases if p["kind"] == k]
+             for k in ("none", "viewer", "browser", "no_validator")}
     med = {k: statistics.median(v) for k, v in rates.items() if v}
 
     def med_cpu(kind: str, what: str) -> float | None:
@@ -198,9 +227,13 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int) -
         "phases": phases, "median_samples_per_second": med,
         "viewer_over_none": round(med["viewer"] / med["none"], 3) if "viewer" in med and "none" in med else None,
         "browser_over_none": round(med["browser"] / med["none"], 3) if "browser" in med and "none" in med else None,
+        "none_over_no_validator": round(med["none"] / med["no_validator"], 3)
+        if "no_validator" in med and "none" in med else None,
+        "validator_found": vpid is not None,
         "median_cpu_per_s": {"viewer_server": med_cpu("viewer", "viewer"), "client_sessions": med_cpu("viewer", "clients"),
                              "browser_page": med_cpu("browser", "browser"),
-                             "viewer_server_with_page": med_cpu("browser", "viewer")},
+                             "viewer_server_with_page": med_cpu("browser", "viewer"),
+                             "validator": med_cpu("none", "validator")},
     }
 
 
@@ -210,6 +243,7 @@ def main() -> None:
     ap.add_argument("--phase-s", type=float, default=12.0)
     ap.add_argument("--settle-s", type=float, default=3.0)
     ap.add_argument("--browser-phases", type=int, default=2)
+    ap.add_argument("--validator-cycles", type=int, default=3, help="no_validator/none pairs")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -218,7 +252,7 @@ def main() -> None:
            "commit": commit, "command": "python -m benchmarks.viewer_cost " + " ".join(sys.argv[1:]),
            "cpus": os.cpu_count(), "sessions": SESSIONS, "phase_s": a.phase_s, "settle_s": a.settle_s,
            "load_before": [round(x, 2) for x in os.getloadavg()],
-           **measure(a.phase_s, a.settle_s, a.cycles, a.browser_phases),
+           **measure(a.phase_s, a.settle_s, a.cycles, a.browser_phases, a.validator_cycles),
            "load_after": [round(x, 2) for x in os.getloadavg()]}
     text = json.dumps(out, indent=1)
     print(text)

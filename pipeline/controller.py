@@ -45,6 +45,7 @@ SUPERVISED = os.environ.get("BYOB_SUPERVISED") == "1"  # a supervisor restarts l
 MAX_RECOVERIES = int(os.environ.get("BYOB_RESTARTS", "3"))
 RECOVER_TIMEOUT_S = 180.0  # a restarted node warms up (compiles) before it says hello
 START_TIMEOUT_S = 120.0
+VALIDATE_EVERY_S = 5.0  # the learner's latest checkpoint to the validators at most this often
 
 
 def new_run_id() -> str:
@@ -168,18 +169,53 @@ class Controller:
             node["role"] = msg.args.get("role")
             if node["role"] == "recorder":
                 self.hub.recording.set()
+            if node["role"] == "validator" and self.job:  # up after the job started: it joins in
+                self.send(ident, "train", **self.job.to_dict())
             self.log.info("%s is up (pid %s)", ident, msg.args.get("pid"))
+        elif isinstance(msg, Control) and msg.command == "validated" and self.job and msg.run == self.job.wire_run:
+            self.on_validated(msg.args)
         elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.wire_run:
             self.done[ident] = msg.args
             self.log.info("%s finished job %s", ident, msg.run)
         elif isinstance(msg, WeightUpdate) and self.job and msg.run == self.job.wire_run:
             if node.get("role") == "learner":  # a checkpoint: what a recovery resumes from
                 self.checkpoints[msg.version] = msg
+                self.to_validators(frames)
                 return
             # The training worker's final weights, for the other workers to evaluate with.
             for other in self.workers:
                 if other != ident:
                     self.control.send_multipart([other.encode(), *frames])
+
+    # -- validation (nodes.validator: not a participant; training is the same without it) --
+    def validators(self) -> list[str]:
+        now = time.monotonic()
+        return [i for i, n in sorted(self.nodes.items()) if n.get("role") == "validator" and not self.is_lost(i, now)]
+
+    def to_validators(self, frames: list[bytes]) -> None:
+        """The learner's checkpoint to the validators, at most every VALIDATE_EVERY_S."""
+        now = time.monotonic()
+        if now - self.validation_sent < VALIDATE_EVERY_S:
+            return
+        self.validation_sent = now
+        for ident in self.validators():
+            try:
+                self.control.send_multipart([ident.encode(), *frames], flags=zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # a validator gone or behind: the next checkpoint will do
+
+    def on_validated(self, args: dict[str, Any]) -> None:
+        """A validator's accuracy with a checkpoint: on the bus for viewers and the recorder."""
+        try:
+            values = {"validation_accuracy": float(args["accuracy"]),
+                      "validation_samples_seen": float(args["samples_seen"]),
+                      "validation_digits": float(args["digits"]), "validation_held_out": float(bool(args["held_out"]))}
+        except (KeyError, TypeError, ValueError) as e:
+            self.dropped["bad-validation"] += 1
+            self.rejects.reject("validator", "bad-validation", f"dropped a validation result: {e}")
+            return
+        self.validation = {k.removeprefix("validation_"): v for k, v in values.items()}
+        self.publish(Metrics(run=self.job.wire_run, seq=0, sender="controller", values=values))
 
     def on_prediction(self, msg: Prediction) -> None:
         if not self.job or msg.run != self.job.wire_run:
@@ -301,13 +337,15 @@ class Controller:
         self.checkpoints: dict[int, WeightUpdate] = {}  # learner version -> its plastic state
         self.recovering: dict[str, Any] | None = None
         self.recoveries = 0
+        self.validation: dict[str, float] | None = None  # the latest validator result
+        self.validation_sent = 0.0
         self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
                              mode=self.job.mode, model=self.job.model or "", time=time.time(),
                              job=self.job.to_dict(), config=model.config.to_dict()))
         self.tell_monitoring(self.participants, force=True)
-        for ident in self.participants:
+        for ident in self.participants + self.validators():
             self.send(ident, "train", **self.job.to_dict())
 
     # -- recovery ------------------------------------------------------------------------
@@ -352,7 +390,7 @@ class Controller:
         self.done, self.restarted = {}, set()
         self.tally.restart()  # the running accuracy restarts with the samples
         self.tell_monitoring(self.participants, force=True)  # a restarted node starts watched
-        for ident in self.participants:
+        for ident in self.participants + self.validators():
             self.send(ident, "train", **job.to_dict())
         if v:
             for ident in self.participants:
@@ -381,6 +419,7 @@ class Controller:
             "job_seconds": round(time.monotonic() - self.job_started, 3),
             "test_predictions": self.tally.n_tested, "test_unique": self.tally.n_unique,
             "train_running_accuracy": self.tally.running_accuracy,
+            "validation": self.validation,
             "dropped": {"controller": dict(self.dropped),
                         **{i: n["status"].get("dropped", {}) for i, n in self.nodes.items()}},
         }
@@ -462,7 +501,7 @@ class Controller:
                 if not self.finish_job(None)["ok"]:
                     code = 1
         self.log.info("stopping: telling the nodes")
-        for ident in (i for ids in self.roles_up().values() for i in ids):
+        for ident in [*(i for ids in self.roles_up().values() for i in ids), *self.validators()]:
             self.send(ident, "stop")
         return self.close(code)
 

@@ -51,7 +51,7 @@ def run_pipeline(job: dict[str, Any], exit_when_done: bool, procfile: Path = ROO
                 "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         printer = _StopOrder(output=sys.stderr)
         restarts = int(penv.get("BYOB_RESTARTS", "3"))
-        manager = Supervisor(printer, restartable={"encoder", "network", "learner", "recorder"},
+        manager = Supervisor(printer, restartable={"encoder", "network", "learner", "recorder", "validator"},
                              max_restarts=restarts)
         # BYOB_WORKERS: the network workers the controller waits for; BYOB_LOCAL_WORKERS of
         # them start here (the rest run on other hosts, pointed at this host's endpoints).

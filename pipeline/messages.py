@@ -218,7 +218,7 @@ class Control(Message):
     args: dict[str, Any] = field(default_factory=dict)
     KIND: ClassVar[str] = "control"
     COMMANDS: ClassVar[frozenset[str]] = frozenset(
-        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done",
+        {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done", "validated",
          "evaluated", "abort", "monitor"})
 
     def validate(self) -> None:

@@ -64,7 +64,8 @@ def header_html(st: dict[str, Any]) -> str:
              "weights": "" if st["weights_version"] is None else st["weights_version"],
              "accuracy": "" if st["running_accuracy"] is None else f"{st['running_accuracy']:.4f}",
              "tested": st["tested"], "sessions": st["sessions"], "received": st["received"],
-             "dropped": st["dropped"]}
+             "dropped": st["dropped"],
+             "validation": f"{st['validation']['accuracy']:.4f}" if "accuracy" in st.get("validation", {}) else ""}
     data = " ".join(f'data-{k}="{e(str(v))}"' for k, v in attrs.items())
     if st["phase"] == "error":
         body = f'<span class="byob-error" style="color:#c0392b">{e(st["error"])}</span>'
@@ -79,6 +80,12 @@ def header_html(st: dict[str, Any]) -> str:
             model += f" → {Path(st['model_out']).name}"
         acc = "" if st["test_accuracy"] is None else f" · test accuracy <b>{st['test_accuracy']:.1%}</b>"
         run_acc = "" if st["running_accuracy"] is None else f" · running accuracy {st['running_accuracy']:.1%}"
+        v = st.get("validation") or {}
+        if "accuracy" in v:  # comparable with the test figure: frozen weights, evaluation path
+            seen = "held out of training" if v.get("held_out") else "also trained on"
+            run_acc += (f' · <span class="byob-validation" data-accuracy="{v["accuracy"]:.4f}">validation accuracy '
+                        f'<b>{v["accuracy"]:.1%}</b></span> ({v.get("digits", 0):.0f} training-part digits, '
+                        f'{seen}, weights after {v.get("samples_seen", 0):.0f} samples)')
         if st["resumed"]:
             r = st["resumed"]
             acc += (f" · resumed from sample {r.get('from_sample', '?')} after: "

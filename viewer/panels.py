@@ -286,10 +286,14 @@ class Accuracy:
     """Running accuracy (whole run and recent window) and the confusion matrix."""
 
     def __init__(self, streams: Streams, history: int) -> None:
-        p = fig("training accuracy (free output before learning)", 360, 220, y_range=(0, 1))
+        p = fig("accuracy: training presentations (free output before learning) and validation", 360, 220,
+                y_range=(0, 1))
         src = streams.add("accuracy", history, "sample", "running", "window")
-        p.line("sample", "running", source=src, color="#4c78a8", legend_label="running")
-        p.line("sample", "window", source=src, color="#f58518", legend_label="last 100")
+        p.line("sample", "running", source=src, color="#4c78a8", legend_label="training, running")
+        p.line("sample", "window", source=src, color="#f58518", legend_label="training, last 100")
+        val = streams.add("validation", history, "sample", "accuracy")
+        p.line("sample", "accuracy", source=val, color="#54a24b", line_width=2, legend_label="validation digits")
+        p.scatter("sample", "accuracy", source=val, color="#54a24b", size=4)
         p.legend.location, p.legend.label_text_font_size = "top_left", "9px"
         p.xaxis.axis_label = "samples"
         self.conf = source("confusion", x=[], y=[], count=[], text=[])

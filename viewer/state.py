@@ -37,7 +37,7 @@ SILENT_AFTER_S = 5.0  # no message for this long: the pipeline is said to be sil
 # What one run's display is made of (set by ``_new_run``): set aside while a replay on
 # the live bus is shown, put back when it ends.
 RUN_FIELDS = ("run", "info", "summary", "model_in", "model_out", "resumed", "samples", "t_present", "current",
-              "traced", "sample_version", "rasters", "raster_version", "activity", "accuracy",
+              "traced", "sample_version", "rasters", "raster_version", "activity", "accuracy", "validation", "last_validation",
               "metrics", "weight_change", "last_metrics", "conf", "confusion_version", "_recent", "weights",
               "first_weights", "weights_version", "_weights_view")
 METRIC_NAMES = ("trained", "running_accuracy", "samples_per_second", "nodes_alive")
@@ -212,6 +212,10 @@ class LiveState:
         self.raster_version = 0
         self.activity = {p: Series(("sample", "rate"), self.history) for p in POPULATIONS}
         self.accuracy = Series(("sample", "running", "window"), self.history)
+        # The validator's accuracy on validation digits with the learner's checkpoints
+        # (x: training samples learned from, as the accuracy's).
+        self.validation = Series(("sample", "accuracy"), self.history)
+        self.last_validation: dict[str, float] = {}
         self.metrics = Series(("t", *METRIC_NAMES), self.history)
         self.weight_change = Series(("samples_seen", "dw_ih", "dw_ho"), self.history)
         self.last_metrics: dict[str, float] = {}
@@ -415,6 +419,11 @@ class LiveState:
                                   dw_ho=float(np.mean(np.abs(m.w_ho - f.w_ho))))
 
     def _on_metrics(self, m: Metrics, now: float) -> None:
+        if "validation_accuracy" in m.values:  # the controller's validation figure, not its health
+            v = {k.removeprefix("validation_"): float(x) for k, x in m.values.items() if k.startswith("validation_")}
+            self.last_validation = v
+            self.validation.append(sample=v.get("samples_seen", np.nan), accuracy=v["accuracy"])
+            return
         self.last_metrics = dict(m.values)
         self.metrics.append(t=now - (self._first_seen or now),
                             **{k: m.values.get(k, np.nan) for k in METRIC_NAMES})
@@ -454,7 +463,7 @@ class LiveState:
                 "weights_version": self.weights.version if self.weights is not None else None,
                 "metrics": dict(self.last_metrics), "sessions": self.sessions,
                 "replay_position": self.replay_position, "replay_samples": self.replay_samples,
-                "replayed": self.replayed, "sizes": self.sizes(),
+                "replayed": self.replayed, "sizes": self.sizes(), "validation": dict(self.last_validation),
             }
 
     def weights_view(self) -> dict[str, Any] | None:
@@ -472,7 +481,8 @@ class LiveState:
 
     def series(self) -> dict[str, Series]:
         out: dict[str, Series] = {f"activity_{p}": s for p, s in self.activity.items()}
-        out.update(accuracy=self.accuracy, metrics=self.metrics, weight_change=self.weight_change)
+        out.update(accuracy=self.accuracy, validation=self.validation, metrics=self.metrics,
+                   weight_change=self.weight_change)
         return out
 
     def frame(self, cursor: Cursor, now: float | None = None, heavy: bool = True) -> Frame:

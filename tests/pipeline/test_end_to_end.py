@@ -239,7 +239,8 @@ def test_status_submit_and_stop_on_a_running_pipeline(tmp_path):
             raise AssertionError("jobs did not finish")
 
         st = finished(1)
-        assert {n["role"] for n in st["nodes"].values()} == {"encoder", "network", "learner", "recorder"}
+        roles = {n["role"] for n in st["nodes"].values()}  # the validator (nice 10) may still warm up
+        assert roles - {"validator"} == {"encoder", "network", "learner", "recorder"}
         assert all(n["alive"] for n in st["nodes"].values())
         model = st["finished"][0]["model"]
         assert st["finished"][0]["ok"] and Path(model).exists()

@@ -259,3 +259,22 @@ def test_the_rasters_size_follows_the_runs_config_before_any_spike():
     st.apply(RunInfo(run=RUN, seq=0, sender="controller", event="start", kind="train", mode="lockstep", model="",
                      config={"network": {"n_input": 64, "n_hidden": 200, "n_output": 10, "on_off": True}}))
     assert st.status()["sizes"] == {"input": 128, "hidden": 200, "output": 10}
+
+
+def test_the_validators_accuracy_is_a_series_of_its_own_and_in_the_header():
+    from viewer.app import header_html
+
+    st = LiveState()
+    st.apply(RunInfo(run=RUN, seq=0, sender="controller", event="start", kind="train", mode="lockstep", model="",
+                     config={}))
+    st.apply(Metrics(run=RUN, seq=1, sender="controller", values={"trained": 100.0, "samples_per_second": 50.0}))
+    st.apply(Metrics(run=RUN, seq=2, sender="controller", values={
+        "validation_accuracy": 0.91, "validation_samples_seen": 100.0, "validation_digits": 200.0,
+        "validation_held_out": 1.0}))
+    assert len(st.metrics) == 1  # the health series has no row of NaNs for it
+    f = st.frame(Cursor())
+    assert list(f.series["validation"]["accuracy"]) == [0.91] and list(f.series["validation"]["sample"]) == [100.0]
+    st.apply(prediction(3, 1, 2, 2))
+    head = header_html(st.status())
+    assert 'data-validation="0.9100"' in head and "validation accuracy <b>91.0%</b>" in head
+    assert "200 training-part digits, held out of training" in head

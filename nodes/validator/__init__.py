@@ -1,0 +1,1 @@
+"""Validator: periodic accuracy on validation digits with the learner's current weights."""
