@@ -7,6 +7,9 @@ One ``byob run --mode lockstep --no-record --no-viewer`` long enough for every p
 phases alternate inside that one run, so the machine's drift cancels:
 
 - ``none``: no viewer, no one on the bus (the nodes make no monitoring messages);
+- ``watched``: no viewer, a plain SUB socket taking everything on the bus (as
+  ``benchmarks.watched_cost``): what the nodes' monitoring messages and the hub cost,
+  which any subscriber brings about;
 - ``viewer``: a viewer server (``byob view --bus``, at its default nice 10) with 4 Bokeh
   client sessions (``benchmarks.viewer_clients``: ``bokeh.client.pull_session``, each
   taking every update over its websocket and drawing nothing);
@@ -42,7 +45,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.watched_cost import trained
+from benchmarks.watched_cost import Watcher, trained
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -158,14 +161,17 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, v
                 if run.p.poll() is not None:
                     raise RuntimeError("byob run ended before training: " + "".join(run.lines)[-2000:])
                 time.sleep(0.3)
-            kinds = ["none", "viewer"] * cycles + ["no_validator", "none"] * validator_cycles + \
+            kinds = ["none", "watched", "viewer"] * cycles + ["no_validator", "none"] * validator_cycles + \
                 ["browser"] * browser_phases
             vpid = validator_pid(run)
             for kind in kinds:
-                view = clients = page = None
+                view = clients = page = watcher = None
                 stopped = False
                 try:
-                    if kind == "no_validator":
+                    if kind == "watched":
+                        watcher = Watcher(f"tcp://127.0.0.1:{port + 7}")
+                        watcher.start()
+                    elif kind == "no_validator":
                         if vpid is None:
                             continue
                         os.kill(vpid, signal.SIGSTOP)
@@ -205,6 +211,8 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, v
                 finally:  # stopped whatever happened, so nothing of this phase outlives it
                     if stopped:
                         os.kill(vpid, signal.SIGCONT)
+                    if watcher is not None:
+                        watcher.stop()
                     if page is not None:
                         page.close()
                     for p in (clients, view):
@@ -217,7 +225,7 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, v
                 pw.stop()
             run.stop()
     rates = {k: [p["samples_per_second"] for p in phases if p["kind"] == k]
-             for k in ("none", "viewer", "browser", "no_validator")}
+             for k in ("none", "watched", "viewer", "browser", "no_validator")}
     med = {k: statistics.median(v) for k, v in rates.items() if v}
 
     def med_cpu(kind: str, what: str) -> float | None:
@@ -226,6 +234,8 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, v
     return {
         "phases": phases, "median_samples_per_second": med,
         "viewer_over_none": round(med["viewer"] / med["none"], 3) if "viewer" in med and "none" in med else None,
+        "watched_over_none": round(med["watched"] / med["none"], 3) if "watched" in med and "none" in med else None,
+        "viewer_over_watched": round(med["viewer"] / med["watched"], 3) if "viewer" in med and "watched" in med else None,
         "browser_over_none": round(med["browser"] / med["none"], 3) if "browser" in med and "none" in med else None,
         "none_over_no_validator": round(med["none"] / med["no_validator"], 3)
         if "no_validator" in med and "none" in med else None,
@@ -239,7 +249,7 @@ def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, v
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cycles", type=int, default=4, help="none/viewer pairs")
+    ap.add_argument("--cycles", type=int, default=4, help="none/watched/viewer triples")
     ap.add_argument("--phase-s", type=float, default=12.0)
     ap.add_argument("--settle-s", type=float, default=3.0)
     ap.add_argument("--browser-phases", type=int, default=2)
