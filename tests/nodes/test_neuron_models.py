@@ -142,7 +142,7 @@ def test_byob_train_passes_the_neuron_model(monkeypatch):
     assert seen["job"].config.network.neuron_model == "izhikevich"
     a = build_parser().parse_args(["train", "--samples", "3"])
     a.fn(a)
-    assert seen["job"].config is None  # a new model gets the default (lif)
+    assert seen["job"].config.network.neuron_model == "lif"  # a new model gets the default
     a = build_parser().parse_args(["train", "--neuron-model", "adex", "--model", "m.npz"])
     with pytest.raises(UsageError, match="keeps its own"):
         a.fn(a)
