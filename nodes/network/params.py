@@ -74,13 +74,16 @@ def _spread(rng: np.random.Generator, base: float, rel: float, n: int, lo: float
     return np.maximum(base * (1.0 + rel * rng.standard_normal(n)), lo).astype(np.float32)
 
 
-def _receptive_fields(rng: np.random.Generator, n_hidden: int) -> np.ndarray:
+def _receptive_fields(rng: np.random.Generator, n_hidden: int, shape: tuple[int, int] = (8, 8)) -> np.ndarray:
     """Structured initial weights: centre-surround blobs and oriented edge detectors on
-    the 8x8 grid, mixed with noise so that competition can still specialise them."""
-    yy, xx = np.mgrid[0:8, 0:8].astype(np.float32)
-    fields = np.empty((64, n_hidden), dtype=np.float32)
+    the image grid (scaled from their 8x8 design), mixed with noise so that competition
+    can still specialise them."""
+    h, w = shape
+    s = max(h, w) / 8.0
+    yy, xx = (np.mgrid[0:h, 0:w].astype(np.float32) / s)
+    fields = np.empty((h * w, n_hidden), dtype=np.float32)
     for j in range(n_hidden):
-        cy, cx = rng.uniform(1.5, 5.5, size=2)
+        cy, cx = rng.uniform(1.5, 5.5, size=2) * np.array([h / 8.0 / s, w / 8.0 / s])
         d2 = (yy - cy) ** 2 + (xx - cx) ** 2
         if j % 2 == 0:  # centre-surround (difference of Gaussians, rectified)
             f = np.exp(-d2 / 2.0) - 0.5 * np.exp(-d2 / 8.0)
@@ -88,7 +91,7 @@ def _receptive_fields(rng: np.random.Generator, n_hidden: int) -> np.ndarray:
             ang = rng.uniform(0, np.pi)
             u = (xx - cx) * np.cos(ang) + (yy - cy) * np.sin(ang)
             f = np.exp(-d2 / 6.0) * np.cos(1.2 * u)
-        f = np.clip(f, 0, None) + 0.2 * rng.random((8, 8))
+        f = np.clip(f, 0, None) + 0.2 * rng.random((h, w))
         fields[:, j] = f.ravel()
     return fields
 
@@ -109,7 +112,7 @@ def init_params(cfg: NetworkConfig, seed: int) -> NetParams:
     i, h, o = cfg.n_channels, cfg.n_hidden, cfg.n_output
     mask = rng.random((i, h)) < cfg.connection_prob
     if cfg.receptive_fields:
-        w = _receptive_fields(rng, h)
+        w = _receptive_fields(rng, h, cfg.image_shape)
         if cfg.on_off:  # OFF channels start as the field's complement
             w = np.concatenate([w, w.max(axis=0, keepdims=True) - w], axis=0)
     else:
