@@ -65,6 +65,7 @@ def worker_env() -> dict[str, str]:
     return {"XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
                           "intra_op_parallelism_threads=1").strip(),
             "OMP_NUM_THREADS": one, "OPENBLAS_NUM_THREADS": one, "MKL_NUM_THREADS": one,
+            "BYOB_NATIVE_THREADS": one,  # the native kernel's threads, one per trial too
             "JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu"),
             "BYOB_JAX_CACHE": os.environ.get("BYOB_JAX_CACHE", "")}
 
