@@ -7,8 +7,8 @@
                                new timestamped name (only if you say so)
 3. Analyze existing model    - the figures of ``byob analyze``
 
-Built only on the functions behind ``byob`` (pipeline.jobs, pipeline.trainer,
-pipeline.analysis, store.models). Models live in ``--model-dir``, else in the folder
+Built only on the functions behind ``byob`` (pipeline.app.jobs, pipeline.app.trainer,
+pipeline.app.analysis, store.models). Models live in ``--model-dir``, else in the folder
 named by the environment variable BYOB_MODEL_DIR, else in ``models/``. End of input
 or Ctrl-C leave at once with exit code 0; a model file is only ever written, atomically,
 after "Save this model? (y/n): y".
@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from pipeline import jaxcache
-from pipeline.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
+from pipeline.runtime import jaxcache
+from pipeline.base.config import DEFAULT_EPOCHS, DEFAULT_MODEL_DIR
 
 MENU = """
 What would you like to do?
@@ -117,7 +117,7 @@ def load(con: Console, info: Any) -> Any:
     model), or a fresh one for None; None if the file went bad since it was listed.
     Reading a file needs no JAX, so the questions that follow come without delay."""
     if info is None:
-        from pipeline.jobs import TrainJob, new_or_loaded
+        from pipeline.runtime.brain import TrainJob, new_or_loaded
 
         return new_or_loaded(TrainJob())
     from store.models import ModelFileError, load_model
@@ -159,8 +159,8 @@ def demo(con: Console, model_dir: Path) -> None:
     n = ask_number(con, f"\nHow many test digits to show (default {DEMO_DIGITS}): ", 1, 20, DEMO_DIGITS)
     import numpy as np
 
-    from pipeline.data import load_split
-    from pipeline.jobs import accuracy
+    from pipeline.base.data import load_split
+    from pipeline.app.jobs import accuracy
 
     split = load_split(0)
     con.say("\nClassifying the test digits...")
@@ -173,8 +173,8 @@ def demo(con: Console, model_dir: Path) -> None:
 
 
 def evaluate_only(con: Console, model: Any) -> None:
-    from pipeline.data import load_split
-    from pipeline.jobs import accuracy, confusion
+    from pipeline.base.data import load_split
+    from pipeline.app.jobs import accuracy, confusion
 
     split = load_split(0)
     con.say("\nEvaluating current performance...")
@@ -186,8 +186,8 @@ def evaluate_only(con: Console, model: Any) -> None:
 
 def ask_brain(con: Console, default: Any) -> Any:
     """The brain of a new model: a brain file, a preset name, or Enter for ``default``."""
-    from pipeline.config import ConfigError
-    from pipeline.configfile import preset_names, resolve
+    from pipeline.base.config import ConfigError
+    from pipeline.base.configfile import preset_names, resolve
 
     while True:
         answer = con.ask(f"Brain file or preset ({', '.join(preset_names())}; Enter: "
@@ -205,7 +205,7 @@ def ask_brain(con: Console, default: Any) -> Any:
 
 
 def train_or_load(con: Console, model_dir: Path, brain: Any = None) -> None:
-    from pipeline.data import DataError, load_data
+    from pipeline.base.data import DataError, load_data
 
     info = choose_model(con, model_dir, "Train a new model", "train new", " Training a new model.")
     model = load(con, info) if info else None
@@ -222,7 +222,7 @@ def train_or_load(con: Console, model_dir: Path, brain: Any = None) -> None:
         con.say(f"Cannot load the brain's data: {e}")
         return
     if model is not None:
-        from pipeline.jobs import accuracy
+        from pipeline.app.jobs import accuracy
 
         con.say("\nEvaluating current performance...")
         con.say(f"Current accuracy: "
@@ -232,7 +232,7 @@ def train_or_load(con: Console, model_dir: Path, brain: Any = None) -> None:
     epochs = ask_number(con, f"Number of training epochs (default {default_epochs}): ", 1, 1000, default_epochs)
     n = len(split.y_train)
     samples = ask_number(con, f"Number of training samples per epoch (default {n}, all): ", 1, n, n)
-    from pipeline.jobs import TrainJob, run_train  # JAX loads here, after the questions
+    from pipeline.app.jobs import TrainJob, run_train  # JAX loads here, after the questions
     from store.models import save_model
 
     if model is None:
@@ -265,7 +265,7 @@ def train_or_load(con: Console, model_dir: Path, brain: Any = None) -> None:
 
 def write_analysis(con: Console, model: Any, path: Path | None) -> None:
     """What ``byob analyze`` does, with the stages printed as they start."""
-    from pipeline.analysis import default_out_dir, run_analyze
+    from pipeline.app.analysis import default_out_dir, run_analyze
 
     default = default_out_dir(path)
     out = con.ask(f"Output folder (default {default}): ") or default
@@ -293,7 +293,7 @@ ACTIONS: dict[int, Callable[[Console, Path], None]] = {1: demo, 2: train_or_load
 
 
 def _default_config() -> Any:
-    from pipeline.config import Config
+    from pipeline.base.config import Config
 
     return Config()
 
@@ -322,15 +322,15 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None, stdout: Tex
     a = p.parse_args(argv)
     brain = None
     if a.preset or a.config or a.sets:
-        from pipeline.config import ConfigError
-        from pipeline.configfile import resolve
+        from pipeline.base.config import ConfigError
+        from pipeline.base.configfile import resolve
 
         try:
             brain = resolve(a.config, a.preset, a.sets)
         except ConfigError as e:
             print(f"main.py: error: {e}", file=sys.stderr)
             return 2
-    jaxcache.enable()  # compiled programs are kept between runs, as for byob (pipeline/jaxcache.py)
+    jaxcache.enable()  # compiled programs are kept between runs, as for byob (pipeline/runtime/jaxcache.py)
     con = Console(stdin, stdout)
     try:
         menu(con, Path(a.model_dir), brain)

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from pipeline.config import Config, LearningConfig, NetworkConfig
+from pipeline.base.config import Config, LearningConfig, NetworkConfig
 
 DEFAULT_VARIANTS = (
     "default:",
@@ -49,8 +49,9 @@ def variant_config(spec: str, base: Config | None = None) -> tuple[str, Config, 
 
 def main() -> None:
     from benchmarks.robustness import robust_set
-    from pipeline.data import load_split
-    from pipeline.jobs import TrainJob, accuracy, run_train
+    from pipeline.base.data import load_split
+    from pipeline.app.jobs import accuracy, run_train
+    from pipeline.runtime.brain import TrainJob
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])

@@ -14,7 +14,7 @@ from nodes.encoder.core import rates_hz
 from nodes.network.core import NetworkCore, mexican_hat
 from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
 from nodes.network.params import NetParams
-from pipeline.config import NetworkConfig
+from pipeline.base.config import NetworkConfig
 
 
 class PlainNet(bp.DynSysGroup):

@@ -1,4 +1,4 @@
-"""What the persistent compile cache (``pipeline/jaxcache.py``) saves at start-up.
+"""What the persistent compile cache (``pipeline/runtime/jaxcache.py``) saves at start-up.
 
 Run: ``python -m benchmarks.compile_cache [--repeats 3]``
 

@@ -1,4 +1,4 @@
-"""A coverage-guided (libFuzzer, via atheris) fuzzer for ``pipeline.messages.decode``; not part
+"""A coverage-guided (libFuzzer, via atheris) fuzzer for ``pipeline.base.messages.decode``; not part
 of the test suite (tests/pipeline/test_messages_fuzz.py is the hypothesis counterpart).
 
 Run (atheris is not a project dependency)::
@@ -26,8 +26,8 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["pipeline.messages"]):
-    from pipeline.messages import Message, MessageError, SpikeBatch, decode
+with atheris.instrument_imports(include=["pipeline.base.messages"]):
+    from pipeline.base.messages import Message, MessageError, SpikeBatch, decode
 
 REASONS = {"empty", "too-large", "bad-header", "wrong-version", "unknown-kind", "bad-arrays", "bad-field",
            "bad-shape", "bad-offsets", "out-of-range", "bad-value", "bad-command", "bad-dtype"}

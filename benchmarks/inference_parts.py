@@ -27,8 +27,8 @@ import numpy as np
 from nodes.encoder.core import encode
 from nodes.network.core import NetworkCore, input_drive, input_weights
 from nodes.network.params import init_params
-from pipeline.config import NetworkConfig
-from pipeline.data import load_split
+from pipeline.base.config import NetworkConfig
+from pipeline.base.data import load_split
 
 
 def best(fn: Callable[[], object], n: int = 3) -> float:

@@ -25,9 +25,9 @@ import numpy as np
 from nodes.learner.core import ACTIVE_CAP, LearnerCore, plastic_of
 from nodes.network.core import NetworkCore
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
-from pipeline.data import load_split
-from pipeline.trainer import present
+from pipeline.base.config import Config, NetworkConfig
+from pipeline.base.data import load_split
+from nodes.network.present import present
 
 
 def compare(dt: float, split) -> dict:

@@ -6,8 +6,8 @@ the update and build the weight message, encode it. Prints milliseconds per step
 """
 import sys, time, numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-from pipeline.messages import SpikeBatch, WeightUpdate, decode, PRESENTATION
-from pipeline.config import Config
+from pipeline.base.messages import SpikeBatch, WeightUpdate, decode, PRESENTATION
+from pipeline.base.config import Config
 from nodes.network.params import init_params
 from nodes.learner.core import LearnerCore, plastic_of
 cfg = Config(); n = cfg.network

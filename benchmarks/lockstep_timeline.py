@@ -46,10 +46,10 @@ MEANING = {
 def in_process(n: int) -> dict[str, float]:
     import time
 
-    import pipeline.trainer as trainer
+    import pipeline.app.trainer as trainer
     from nodes.network.params import init_params
-    from pipeline.config import Config
-    from pipeline.data import load_split
+    from pipeline.base.config import Config
+    from pipeline.base.data import load_split
 
     cfg, split = Config(), load_split(0)
     params = init_params(cfg.network, 0)

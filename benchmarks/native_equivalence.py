@@ -25,11 +25,11 @@ import numpy as np
 from nodes.encoder.core import encode
 from nodes.network.core import NetworkCore
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
-from pipeline.data import load_split
-from pipeline.jobs import accuracy
-from pipeline.schedule import EVAL_EPOCH
-from pipeline.trainer import train
+from pipeline.base.config import Config, NetworkConfig
+from pipeline.base.data import load_split
+from pipeline.app.jobs import accuracy
+from pipeline.base.schedule import EVAL_EPOCH
+from pipeline.app.trainer import train
 
 RESULTS = Path(__file__).parent / "results" / "native_equivalence.json"
 

@@ -25,8 +25,8 @@ from nodes.learner.core import LearnerCore, plastic_of
 from nodes.network import native
 from nodes.network.core import NetworkCore
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
-from pipeline.data import load_split
+from pipeline.base.config import Config, NetworkConfig
+from pipeline.base.data import load_split
 
 RESULTS = Path(__file__).parent / "results" / "native_parts.json"
 

@@ -30,9 +30,9 @@ def measure(model_path: str, inhibitions: list[float]) -> dict:
     import nir
 
     from nodes.encoder.core import encode
-    from pipeline.data import load_split
-    from pipeline.jobs import accuracy
-    from pipeline.schedule import EVAL_EPOCH, predict
+    from pipeline.base.data import load_split
+    from pipeline.app.jobs import accuracy
+    from pipeline.base.schedule import EVAL_EPOCH, predict
     from store.models import load_model
     from store.nir_graph import write_nir
     from store.nir_sim import output_counts

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = {"controller": "pipeline.controller", "encoder": "nodes.encoder.__main__",
+MODULES = {"controller": "pipeline.app.controller", "encoder": "nodes.encoder.__main__",
            "network": "nodes.network.__main__", "learner": "nodes.learner.__main__",
            "recorder": "nodes.recorder.__main__", "viewer": "viewer.serve"}
 

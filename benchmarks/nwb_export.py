@@ -44,11 +44,11 @@ def simulated_run(store: Path, run: str = "run_sim", epochs: int = 1, samples: i
     from nodes.network.core import NetworkCore
     from nodes.network.params import init_params
     from nodes.recorder.core import RunWriter, open_store_for_writing
-    from pipeline.config import Config, NetworkConfig
-    from pipeline.data import load_split
-    from pipeline.messages import Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
-    from pipeline.schedule import EVAL_EPOCH, predict
-    from pipeline.trainer import infer
+    from pipeline.base.config import Config, NetworkConfig
+    from pipeline.base.data import load_split
+    from pipeline.base.messages import Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+    from pipeline.base.schedule import EVAL_EPOCH, predict
+    from nodes.network.present import infer
 
     cfg = Config(network=NetworkConfig(dt=dt))
     net = cfg.network
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        base = _measure([sys.executable, "-c", "import store.nwb, pipeline.commands.export, pipeline.data"], d)
+        base = _measure([sys.executable, "-c", "import store.nwb, pipeline.commands.export, pipeline.base.data"], d)
         for e in a.epochs:
             store = d / f"runs_{e}.zarr"
             t = time.perf_counter()

@@ -62,8 +62,8 @@ def run_peer(script: str, args: list[str], log, timeout: float = 1500) -> dict[s
 
 def run_byob(dt: float, quick: bool, log) -> dict[str, Any]:
     from benchmarks.speed import backends, bench_backend
-    from pipeline.config import Config, NetworkConfig
-    from pipeline.data import load_split
+    from pipeline.base.config import Config, NetworkConfig
+    from pipeline.base.data import load_split
 
     split = load_split(0)
     X_inf = np.concatenate([split.X_train, split.X_test])[:256 if quick else 1024]

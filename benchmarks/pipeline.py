@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 RECEIVER = r"""
 import sys, time, zmq
-from pipeline.messages import decode
+from pipeline.base.messages import decode
 mode, endpoint, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 ctx = zmq.Context(); s = ctx.socket(zmq.PULL); s.bind(endpoint)
 print("ready", flush=True)
@@ -54,8 +54,8 @@ def transport(n: int, batch: int) -> dict[str, Any]:
     import zmq
 
     from nodes.encoder.core import encode
-    from pipeline.config import NetworkConfig
-    from pipeline.messages import SpikeBatch
+    from pipeline.base.config import NetworkConfig
+    from pipeline.base.messages import SpikeBatch
 
     cfg = NetworkConfig()
     X = np.random.default_rng(0).uniform(0, 16, (batch, 64)).astype(np.float32)
@@ -94,9 +94,10 @@ def transport(n: int, batch: int) -> dict[str, Any]:
 
 def in_process(samples: int) -> tuple[float, float]:
     from nodes.network.params import init_params
-    from pipeline.config import Config
-    from pipeline.data import load_split
-    from pipeline.trainer import infer, train
+    from pipeline.base.config import Config
+    from pipeline.base.data import load_split
+    from pipeline.app.trainer import train
+    from nodes.network.present import infer
 
     cfg, split = Config(), load_split(0)
     p = init_params(cfg.network, 0)

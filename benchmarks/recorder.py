@@ -47,7 +47,7 @@ def pipeline(samples: int, record: bool, store: Path, port: int) -> dict[str, An
 
 def sustained(n_samples: int = 2000) -> dict[str, float]:
     from nodes.recorder.core import RunWriter, open_store_for_writing
-    from pipeline.messages import Prediction, SpikeBatch, Traces
+    from pipeline.base.messages import Prediction, SpikeBatch, Traces
 
     rng = np.random.default_rng(0)
     msgs = []

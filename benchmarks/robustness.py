@@ -5,7 +5,7 @@ four directions (chosen per digit, fixed by the split seed; the vacated row or c
 blank) plus Gaussian pixel noise of sigma 1.5, clipped to 0..16. On it, in the same run:
 pixel logistic regression and SVM-RBF (trained on the clean training digits, reference
 points only, not in any brain's prediction path) and the brain, frozen and learning online
-(``pipeline.online``: unsupervised STDP and homeostasis while the stream goes by,
+(``pipeline.app.online``: unsupervised STDP and homeostasis while the stream goes by,
 predictions before each digit's update), then the online-adapted brain on the clean test set.
 
 The brain per seed is the model ``byob train --split-seed K`` saves (given with
@@ -64,7 +64,8 @@ def references(split, X_robust: np.ndarray) -> dict[str, float]:
 
 
 def brain_for(k: int, models: Path | None, split):
-    from pipeline.jobs import TrainJob, run_train
+    from pipeline.app.jobs import run_train
+    from pipeline.runtime.brain import TrainJob
     from store.models import load_model
 
     if models is not None:
@@ -74,9 +75,9 @@ def brain_for(k: int, models: Path | None, split):
 
 
 def one_seed(k: int, models: Path | None) -> dict:
-    from pipeline.data import load_split
-    from pipeline.jobs import accuracy
-    from pipeline.online import evaluate_online
+    from pipeline.base.data import load_split
+    from pipeline.app.jobs import accuracy
+    from pipeline.app.online import evaluate_online
 
     split = load_split(k)
     Xr = robust_set(split.X_test, k)

@@ -23,7 +23,7 @@ import time
 import numpy as np
 import zmq
 
-from pipeline.wiring import free_base_port
+from pipeline.runtime.wiring import free_base_port
 
 PEER = r"""
 import sys, zmq, numpy as np

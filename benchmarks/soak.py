@@ -41,7 +41,7 @@ def tree_rss(root_pid: int) -> dict[str, int]:
     while stack:
         for pid, _, rss, args in children.get(stack.pop(), []):
             stack.append(pid)
-            for mod in ("pipeline.controller", "nodes.encoder", "nodes.network", "nodes.learner",
+            for mod in ("pipeline.app.controller", "nodes.encoder", "nodes.network", "nodes.learner",
                         "nodes.recorder", "viewer"):
                 if f"-m {mod}" in args:
                     name = mod.split(".")[-1] + f"#{pid}"
@@ -72,7 +72,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     from benchmarks.viewer import ARGS, CHROMIUM
-    from pipeline.wiring import free_base_port
+    from pipeline.runtime.wiring import free_base_port
 
     port = free_base_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BYOB_BASE_PORT": str(port), "JAX_PLATFORMS": "cpu"}

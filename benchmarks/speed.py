@@ -27,9 +27,10 @@ import numpy as np
 from benchmarks.baseline import PlainNet
 from nodes.learner.core import LearnerCore, plastic_of
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
-from pipeline.data import load_split
-from pipeline.trainer import infer, train
+from pipeline.base.config import Config, NetworkConfig
+from pipeline.base.data import load_split
+from pipeline.app.trainer import train
+from nodes.network.present import infer
 
 
 def _median_rate(fn: Callable[[], int], repeats: int) -> float:

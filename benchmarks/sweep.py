@@ -65,9 +65,9 @@ def main() -> None:
     p.add_argument("--out", default=None)
     a = p.parse_args()
     os.environ["BYOB_JAX_CACHE"] = "off"
-    from pipeline.sweep.runner import SweepRunner
-    from pipeline.sweep.spec import load_spec
-    from pipeline.sweep.trial import run_trial
+    from pipeline.app.sweep.runner import SweepRunner
+    from pipeline.app.sweep.spec import load_spec
+    from pipeline.app.sweep.trial import run_trial
 
     with tempfile.TemporaryDirectory() as d:
         f = Path(d) / "bench.toml"

@@ -17,10 +17,12 @@ the 2-core machine). Two configurations in it, ``network.hidden_teacher`` and
 import json, sys, time
 import numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
-from pipeline.config import Config, NetworkConfig, LearningConfig
-from pipeline.data import load_split
-from pipeline.schedule import EVAL_EPOCH, eval_batches
-from pipeline.trainer import infer, present, train
+from pipeline.base.config import Config, NetworkConfig, LearningConfig
+from pipeline.base.data import load_split
+from pipeline.base.schedule import EVAL_EPOCH, eval_batches
+from pipeline.app.trainer import train
+from nodes.network.present import infer
+from nodes.network.present import present
 from nodes.network.params import init_params
 from nodes.network.core import NetworkCore
 

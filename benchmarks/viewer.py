@@ -37,7 +37,7 @@ from pathlib import Path
 from collections import Counter
 from typing import Any, Callable
 
-from pipeline.wiring import free_base_port
+from pipeline.runtime.wiring import free_base_port
 from viewer.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def watched_viewer(browser, pages: int):
 
 
 def latency(browser, n: int, rate: float = 10.0, pages: int = 1) -> dict[str, Any]:
-    from pipeline.messages import Metrics
+    from pipeline.base.messages import Metrics
 
     with watched_viewer(browser, pages) as (pub, view, tabs):
         for t in tabs:
@@ -175,7 +175,7 @@ def send_sample(send: Callable[[str, Callable[[int], Any]], None], rng, k: int, 
     learner weight snapshot."""
     import numpy as np
 
-    from pipeline.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
+    from pipeline.base.messages import Metrics, Prediction, SpikeBatch, Traces, WeightUpdate
 
     label = k % 10
     for pop, n, p_fire in (("input", 64, 0.02), ("hidden", 100, 0.001), ("output", 10, 0.002)):

@@ -142,7 +142,7 @@ def validator_pid(run: Lines) -> int | None:
 
 
 def measure(phase_s: float, settle_s: float, cycles: int, browser_phases: int, validator_cycles: int) -> dict:
-    from pipeline.wiring import free_base_port
+    from pipeline.runtime.wiring import free_base_port
 
     port = free_base_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BYOB_BASE_PORT": str(port), "JAX_PLATFORMS": "cpu",

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.viewer import pipeline_run, cpu_seconds, CHROMIUM, ARGS
 from playwright.sync_api import sync_playwright
-NODES = ("pipeline.controller", "nodes.encoder", "nodes.network", "nodes.learner", "-m viewer", "pipeline.cli run")
+NODES = ("pipeline.app.controller", "nodes.encoder", "nodes.network", "nodes.learner", "-m viewer", "pipeline.cli run")
 def snap():
     return cpu_seconds(lambda cmd: "chromium" if "chromium" in cmd else next((m for m in NODES if m in cmd), None))
 pages = int(sys.argv[1]); n = int(sys.argv[2])

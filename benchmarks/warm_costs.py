@@ -23,13 +23,14 @@ from typing import Callable
 
 import numpy as np
 
-import pipeline.trainer as trainer
+import pipeline.app.trainer as trainer
+from nodes.network.present import infer
 from nodes.encoder.core import encode
 from nodes.network.core import NetworkCore
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
-from pipeline.data import load_split
-from pipeline.messages import PRESENTATION, SpikeBatch, WeightUpdate, decode
+from pipeline.base.config import Config, NetworkConfig
+from pipeline.base.data import load_split
+from pipeline.base.messages import PRESENTATION, SpikeBatch, WeightUpdate, decode
 
 
 def median_ms(f: Callable[[], object], n: int = 300) -> float:
@@ -93,7 +94,7 @@ def retries() -> list[dict[str, float]]:
             cfg = Config(network=NetworkConfig(dt=dt))
             X = np.concatenate([split.X_train, split.X_test])[:1024]
             quiet.clear()
-            trainer.infer(init_params(cfg.network, 0), cfg, X, 0)
+            infer(init_params(cfg.network, 0), cfg, X, 0)
             out.append({"dt": dt, "digits": len(X), "presented_again": int(sum(quiet)),
                         "share": round(sum(quiet) / len(X), 3)})
     finally:

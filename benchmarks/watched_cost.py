@@ -37,7 +37,7 @@ SETTLE_S = 0.4
 def trained(port: int) -> tuple[float, int] | None:
     """(time, training predictions so far) from the controller at ``port``'s pipeline (a
     request of a few ms, timed at its middle), None once no job runs."""
-    from pipeline.client import ControllerUnreachable, request
+    from pipeline.runtime.client import ControllerUnreachable, request
 
     os.environ["BYOB_BASE_PORT"] = str(port)  # where the wiring looks for the controller
     t = time.monotonic()
@@ -127,7 +127,7 @@ def main() -> None:
     ap.add_argument("--phases", type=int, default=12)
     ap.add_argument("--phase-s", type=float, default=2.5)
     a = ap.parse_args()
-    from pipeline.wiring import free_base_port
+    from pipeline.runtime.wiring import free_base_port
 
     trees = [t.split("=", 1) for t in a.tree] or [["this", str(ROOT)]]
     out = {"benchmark": "watched_cost", "phases": a.phases, "phase_s": a.phase_s,

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from nodes.network.params import NetParams
-from pipeline.config import Config
+from pipeline.base.config import Config
 
 FORMAT = "byob-model"
 FORMAT_VERSION = 1

@@ -227,7 +227,7 @@ def _trials(tl: Timeline) -> TimeIntervals:
 
 def _stimulus(run: RunReader, tl: Timeline) -> tuple[Images | None, IndexSeries | None, str | None]:
     """The digit images and which one each trial showed; (None, None, why) if not available."""
-    from pipeline.data import load_split
+    from pipeline.base.data import load_split
 
     start = run.attrs.get("start")
     job = start.get("job", {}) if isinstance(start, dict) else {}

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.messages import Message
+from pipeline.base.messages import Message
 from store import layout
 from store.runs import RunReader
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import zarr
 
-from pipeline.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
 from store import layout
 
 DEFAULT_STORE = Path("runs.zarr")

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from pipeline.schedule import EVAL_EPOCH
+from pipeline.base.schedule import EVAL_EPOCH
 from store import layout
 from store.runs import RunReader, StoreError
 

@@ -13,7 +13,7 @@ if "BYOB_JAX_CACHE" not in os.environ:
 
 import pytest
 
-from pipeline.config import Config, NetworkConfig
+from pipeline.base.config import Config, NetworkConfig
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +24,6 @@ def small_cfg() -> Config:
 
 @pytest.fixture(scope="session")
 def digits():
-    from pipeline.data import load_split
+    from pipeline.base.data import load_split
 
     return load_split(0)

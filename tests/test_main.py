@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.analysis import FIGURES, SUMMARY
-from pipeline.config import DEFAULT_EPOCHS
+from pipeline.app.analysis import FIGURES, SUMMARY
+from pipeline.base.config import DEFAULT_EPOCHS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import zmq
 
-from pipeline import security
-from pipeline.messages import BUS_KINDS, MessageError, decode
-from pipeline.rejects import RejectLog
-from pipeline.wiring import LINKS
+from pipeline.runtime import security
+from pipeline.base.messages import BUS_KINDS, MessageError, decode
+from pipeline.runtime.rejects import RejectLog
+from pipeline.runtime.wiring import LINKS
 from store.replay import Replayer
 from store.runs import RunReader, StoreError, list_runs, open_run
 from store import layout

@@ -144,9 +144,3 @@ def _serve(o: ViewOptions, port: int, ready: Callable[[str], None] | None) -> in
     print("byob viewer: stopped", flush=True)
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m viewer [options]``: the same as ``byob view``."""
-    from pipeline.cli import main as byob
-
-    return byob(["view", *(sys.argv[1:] if argv is None else argv)])

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
 
 POPULATIONS = ("input", "hidden", "output")
 N_CLASSES = 10

@@ -13,11 +13,11 @@ import sys
 import zmq
 
 from nodes.encoder.core import encode
-from pipeline.job import PipelineJob
-from pipeline.messages import SpikeBatch
-from pipeline.node import NodeShell
-from pipeline.schedule import EVAL_EPOCH, epoch_order, eval_batches
-from pipeline.wiring import open_socket
+from pipeline.runtime.job import PipelineJob
+from pipeline.base.messages import SpikeBatch
+from pipeline.runtime.node import NodeShell
+from pipeline.base.schedule import EVAL_EPOCH, epoch_order, eval_batches
+from pipeline.runtime.wiring import open_socket
 
 
 class EncoderNode(NodeShell):

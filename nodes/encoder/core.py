@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import NetworkConfig
-from pipeline.schedule import EVAL_EPOCH
+from pipeline.base.config import NetworkConfig
+from pipeline.base.schedule import EVAL_EPOCH
 
 PIXEL_MAX = 16.0
 

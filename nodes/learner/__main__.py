@@ -15,11 +15,11 @@ import zmq
 
 from nodes.learner.core import LearnerCore, Plastic, plastic_of, training_progress
 from nodes.network.params import init_params
-from pipeline.config import Config
-from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, SpikeBatch, WeightUpdate
-from pipeline.node import NodeShell
-from pipeline.wiring import open_socket
+from pipeline.base.config import Config
+from pipeline.runtime.job import PipelineJob
+from pipeline.base.messages import PRESENTATION, SpikeBatch, WeightUpdate
+from pipeline.runtime.node import NodeShell
+from pipeline.runtime.wiring import open_socket
 
 POPULATIONS = ("input", "hidden", "output", "taught")
 CHECKPOINT_WAIT_S = 30.0

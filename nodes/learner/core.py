@@ -35,7 +35,7 @@ import numpy as np
 from nodes.learner.stdp import stdp_delta, traces
 from nodes.network.delays import delayed_inputs
 from nodes.network.params import NetParams, norm_target
-from pipeline.config import LearningConfig, NetworkConfig
+from pipeline.base.config import LearningConfig, NetworkConfig
 
 
 @jax.tree_util.register_dataclass

@@ -26,14 +26,14 @@ import zmq
 from nodes.encoder.core import encode
 from nodes.learner.core import Plastic, apply_plastic
 from nodes.network.core import NetworkCore
-from pipeline.job import PipelineJob
-from pipeline.messages import PRESENTATION, Control, Prediction, SpikeBatch, Traces, WeightUpdate
-from pipeline.node import NodeShell
+from pipeline.runtime.job import PipelineJob
+from pipeline.base.messages import PRESENTATION, Control, Prediction, SpikeBatch, Traces, WeightUpdate
+from pipeline.runtime.node import NodeShell
 from nodes.network.params import init_params
-from pipeline.config import Config
-from pipeline.schedule import EVAL_EPOCH, INFER_BATCH, classify, predict, retry_rows, running_rng
-from pipeline.trainer import present, to_numpy
-from pipeline.wiring import open_socket
+from pipeline.base.config import Config
+from pipeline.base.schedule import EVAL_EPOCH, INFER_BATCH, classify, predict, retry_rows, running_rng
+from nodes.network.present import present, to_numpy
+from pipeline.runtime.wiring import open_socket
 from store.models import save_model
 
 

@@ -38,7 +38,7 @@ from nodes.network.delays import delayed_inputs
 from nodes.network.models import AdExLayer, IzhikevichLayer
 from nodes.network.neurons import AdaptiveLIF, ExpSynapse, SpikeDelay
 from nodes.network.params import NetParams
-from pipeline.config import NetworkConfig
+from pipeline.base.config import NetworkConfig
 
 log = logging.getLogger(__name__)
 

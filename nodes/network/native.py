@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pipeline.config import NetworkConfig
+from pipeline.base.config import NetworkConfig
 
 ENV_THREADS = "BYOB_NATIVE_THREADS"
 

@@ -3,7 +3,7 @@
 On first use the kernel is compiled with the C++ compiler (``$CXX``, else ``g++``) against
 the XLA FFI headers that jaxlib ships (``jax.ffi.include_dir()``), into a cache folder:
 ``$BYOB_NATIVE_CACHE``, else ``$XDG_CACHE_HOME/byob/native``, else ``~/.cache/byob/native``
-(beside ``pipeline/jaxcache.py``'s compiled programs). The file name is a hash of the source,
+(beside ``pipeline/runtime/jaxcache.py``'s compiled programs). The file name is a hash of the source,
 the flags, the compiler's version, the jax version and the CPU's feature flags, so a changed
 kernel, compiler or machine builds anew and an old library is never loaded by mistake.
 The library is written under a temporary name and renamed into place, so two processes

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import NetworkConfig
+from pipeline.base.config import NetworkConfig
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import time
 import zmq
 
 from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
-from pipeline.job import PipelineJob, base_run
-from pipeline.messages import RunInfo
-from pipeline.node import NodeShell
-from pipeline.wiring import open_socket
+from pipeline.runtime.job import PipelineJob, base_run
+from pipeline.base.messages import RunInfo
+from pipeline.runtime.node import NodeShell
+from pipeline.runtime.wiring import open_socket
 from store.runs import DEFAULT_STORE
 
 END_WAIT_S = 10.0  # how long a run's end waits for messages still on their way

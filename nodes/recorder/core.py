@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from pipeline.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
 from store import layout
 from store.layout import Column
 

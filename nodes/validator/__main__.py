@@ -16,9 +16,9 @@ import sys
 import time
 
 from nodes.validator.core import Validation, accuracy, validation_digits, with_weights
-from pipeline.job import PipelineJob
-from pipeline.messages import Message, WeightUpdate
-from pipeline.node import NodeShell
+from pipeline.runtime.job import PipelineJob
+from pipeline.base.messages import Message, WeightUpdate
+from pipeline.runtime.node import NodeShell
 
 OFF = ("0", "off", "no", "false")
 

@@ -5,7 +5,7 @@ digits after the ones a job trains on (``--samples N`` leaves them unused: truly
 out) when there are enough, else the last ones of the training part, which the job also
 trains on (said so: ``held_out`` False). Either way nothing here changes training: the
 digits are only evaluated, with the current weights frozen, by the same batched
-inference and tie-breaking as the test evaluation (``pipeline.trainer.infer``).
+inference and tie-breaking as the test evaluation (``nodes.network.present.infer``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from nodes.network.params import NetParams
-from pipeline.config import Config
-from pipeline.data import Split
+from pipeline.base.config import Config
+from pipeline.base.data import Split
 
 N_DIGITS = 200
 VALIDATION_EPOCH = 2_000_000  # the noise stream of validation presentations (the test's is EVAL_EPOCH)
@@ -48,7 +48,7 @@ def with_weights(params: NetParams, w_ih: np.ndarray, theta: np.ndarray, w_ho: n
 
 
 def accuracy(params: NetParams, config: Config, v: Validation, seed: int) -> float:
-    from pipeline.trainer import infer
+    from nodes.network.present import infer
 
     _, preds = infer(params, config.testing(), v.X, seed, epoch=VALIDATION_EPOCH)  # as the test is run
     return float(np.mean(preds == v.y)) if len(v.y) else float("nan")

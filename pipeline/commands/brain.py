@@ -1,13 +1,13 @@
 """The options every command that builds or runs a brain shares: ``--config FILE``,
 ``--preset NAME``, repeatable ``--set SECTION.KEY=VALUE`` and ``--data FILE.npz``, turned
-into the effective configuration (``pipeline/configfile.py``) before anything compiles."""
+into the effective configuration (``pipeline/base/configfile.py``) before anything compiles."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any, Mapping
 
-from pipeline.config import Config, ConfigError
+from pipeline.base.config import Config, ConfigError
 
 
 class UsageError(Exception):
@@ -32,7 +32,7 @@ def add_brain_options(p: argparse.ArgumentParser, data: bool = True) -> None:
 def brain_config(a: argparse.Namespace, flags: Mapping[str, Any] | None = None,
                  base: Config | None = None) -> Config:
     """The effective configuration of a command's arguments; ConfigError becomes a UsageError."""
-    from pipeline.configfile import resolve
+    from pipeline.base.configfile import resolve
 
     flags = dict(flags or {})
     if getattr(a, "data", None):

@@ -19,7 +19,7 @@ def _fmt(v) -> str:
 
 
 def cmd_compare(a: argparse.Namespace) -> int:
-    from pipeline.compare import CompareError, compare, figure
+    from pipeline.app.compare import CompareError, compare, figure
 
     if len(a.sources) < 2:
         raise UsageError("compare needs two or more models or runs")

@@ -13,7 +13,7 @@ DOCS_PATH = Path("docs/configuration.md")
 
 
 def cmd_show(a: argparse.Namespace) -> int:
-    from pipeline.configfile import rows
+    from pipeline.base.configfile import rows
 
     config = brain_config(a)
     table = rows(config)
@@ -31,8 +31,8 @@ def cmd_show(a: argparse.Namespace) -> int:
 
 
 def cmd_new(a: argparse.Namespace) -> int:
-    from pipeline.config import ConfigError
-    from pipeline.configfile import starter_file
+    from pipeline.base.config import ConfigError
+    from pipeline.base.configfile import starter_file
 
     path = Path(a.file)
     if path.exists() and not a.force:
@@ -49,13 +49,13 @@ def cmd_new(a: argparse.Namespace) -> int:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
-    from pipeline.config import ConfigError
-    from pipeline.configfile import differences, resolve
+    from pipeline.base.config import ConfigError
+    from pipeline.base.configfile import differences, resolve
 
     try:
         config = resolve(a.file)
         if config.data.source != "digits":
-            from pipeline.data import DataError, load_data
+            from pipeline.base.data import DataError, load_data
             try:
                 load_data(config)
             except DataError as e:
@@ -73,7 +73,7 @@ def cmd_check(a: argparse.Namespace) -> int:
 
 
 def cmd_presets(a: argparse.Namespace) -> int:
-    from pipeline.configfile import preset_names, preset_summary
+    from pipeline.base.configfile import preset_names, preset_summary
 
     names = preset_names()
     if a.json:
@@ -85,7 +85,7 @@ def cmd_presets(a: argparse.Namespace) -> int:
 
 
 def cmd_docs(a: argparse.Namespace) -> int:
-    from pipeline.configfile import markdown_reference
+    from pipeline.base.configfile import markdown_reference
 
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

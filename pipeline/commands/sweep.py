@@ -18,10 +18,10 @@ ACTIONS = ("run", "new", "show", "list")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from pipeline.config import ConfigError
-    from pipeline.data import DataError, load_data
-    from pipeline.sweep.runner import Progress, SweepRunner
-    from pipeline.sweep.spec import load_spec
+    from pipeline.base.config import ConfigError
+    from pipeline.base.data import DataError, load_data
+    from pipeline.app.sweep.runner import Progress, SweepRunner
+    from pipeline.app.sweep.spec import load_spec
 
     if a.trials is not None and a.trials < 1:
         raise UsageError("--trials must be at least 1")
@@ -40,7 +40,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     try:
         summary = runner.run()
     except KeyboardInterrupt:
-        from pipeline.sweep.report import counts, load_study
+        from pipeline.app.sweep.report import counts, load_study
 
         done = counts(load_study(a.store, spec.name))
         print(f"byob sweep: interrupted; the study and its finished trials are kept in {a.store} ({done}); "
@@ -64,9 +64,9 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_new(a: argparse.Namespace) -> int:
-    from pipeline.config import ConfigError
-    from pipeline.configfile import preset_text
-    from pipeline.sweep.spec import starter_sweep
+    from pipeline.base.config import ConfigError
+    from pipeline.base.configfile import preset_text
+    from pipeline.app.sweep.spec import starter_sweep
 
     path = Path(a.file)
     if path.exists() and not a.force:
@@ -82,7 +82,7 @@ def cmd_new(a: argparse.Namespace) -> int:
 
 
 def cmd_show(a: argparse.Namespace) -> int:
-    from pipeline.sweep.report import fmt, show
+    from pipeline.app.sweep.report import fmt, show
     from store.runs import StoreError
 
     try:
@@ -105,7 +105,7 @@ def cmd_show(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    from pipeline.sweep.runner import SWEEPS
+    from pipeline.app.sweep.runner import SWEEPS
 
     d = Path(a.store) / SWEEPS
     names = sorted(p.name for p in d.iterdir() if (p / "study.journal").is_file()) if d.is_dir() else []

@@ -1,7 +1,7 @@
 import numpy as np
 
 from nodes.encoder.core import bernoulli_train, encode, rates_hz
-from pipeline.config import NetworkConfig
+from pipeline.base.config import NetworkConfig
 
 
 def test_rates_are_linear_in_pixel_value():

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import zmq
 
-from pipeline.messages import PRESENTATION, SpikeBatch
-from pipeline.wiring import open_socket
-from pipeline.wiring import free_base_port
+from pipeline.base.messages import PRESENTATION, SpikeBatch
+from pipeline.runtime.wiring import open_socket
+from pipeline.runtime.wiring import free_base_port
 
 
 def test_leftover_presentations_without_a_job_are_dropped_not_spun_on(monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 from nodes.encoder.core import augmented, channels, encode, surround_off
 from nodes.learner.core import LearnerCore, plastic_of, runner_up, runner_up_delta
 from nodes.network.params import init_params, norm_target, normalise_columns
-from pipeline.config import ConfigError, LearningConfig, NetworkConfig
+from pipeline.base.config import ConfigError, LearningConfig, NetworkConfig
 
 
 def test_on_off_channels_are_x_then_16_minus_x():
@@ -117,7 +117,8 @@ def test_a_small_training_run_with_each_option_clearly_beats_chance(tmp_path, sm
                                                                      learning, epochs, samples):
     """Short runs at dt 1 ms, as the default's own small test (two passes over 400 samples;
     10% is guessing)."""
-    from pipeline.jobs import TrainJob, run_train
+    from pipeline.app.jobs import run_train
+    from pipeline.runtime.brain import TrainJob
 
     cfg = small_cfg.replace(network=small_cfg.network.replace(**network),
                             learning=small_cfg.learning.replace(**learning))
@@ -156,7 +157,7 @@ def test_a_signed_readout_lets_the_teacher_rule_go_below_zero():
 
 
 def test_augmentation_moves_a_training_digit_one_pixel_and_leaves_evaluation_alone():
-    from pipeline.schedule import EVAL_EPOCH
+    from pipeline.base.schedule import EVAL_EPOCH
 
     x = np.zeros((1, 64), np.float32)
     x[0, 27] = 9.0  # row 3, column 3

@@ -13,8 +13,8 @@ from nodes.encoder.core import encode
 from nodes.network import native_build
 from nodes.network.core import NetworkCore
 from nodes.network.params import init_params
-from pipeline.config import Config
-from pipeline.trainer import train
+from pipeline.base.config import Config
+from pipeline.app.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from nodes.network import native_build
 from nodes.network.core import NetworkCore
 from nodes.network.params import init_params
-from pipeline.config import NetworkConfig
+from pipeline.base.config import NetworkConfig
 
 
 @st.composite

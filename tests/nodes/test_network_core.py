@@ -4,7 +4,7 @@ import pytest
 from nodes.encoder.core import encode
 from nodes.network.core import NetworkCore, mexican_hat
 from nodes.network.params import init_params
-from pipeline.schedule import classify
+from pipeline.base.schedule import classify
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 from nodes.network.core import neuron_layer
 from nodes.network.models import AdExLayer, IzhikevichLayer
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
-from pipeline.jobs import run_evaluate
-from pipeline.trainer import train
+from pipeline.base.config import Config, NetworkConfig
+from pipeline.app.jobs import run_evaluate
+from pipeline.app.trainer import train
 from store.models import Model, load_model, save_model
 
 DT = 0.5
@@ -126,7 +126,7 @@ def test_unknown_neuron_model_is_a_clear_error_and_old_configs_load_as_lif():
 
 
 def test_byob_train_passes_the_neuron_model(monkeypatch):
-    import pipeline.jobs
+    import pipeline.app.jobs
     from pipeline.cli import UsageError, build_parser
 
     seen = {}
@@ -136,7 +136,7 @@ def test_byob_train_passes_the_neuron_model(monkeypatch):
         return None, {"accuracy_before": 0.1, "test_accuracy": 0.2, "epochs": 1, "train_seconds": 1.0,
                       "train_samples_per_second": 1.0, "model": None}
 
-    monkeypatch.setattr(pipeline.jobs, "run_train", fake_run_train)
+    monkeypatch.setattr(pipeline.app.jobs, "run_train", fake_run_train)
     a = build_parser().parse_args(["train", "--neuron-model", "izhikevich", "--samples", "3"])
     assert a.fn(a) == 0
     assert seen["job"].config.network.neuron_model == "izhikevich"

@@ -2,7 +2,7 @@ import numpy as np
 
 from nodes.learner.core import LearnerCore, plastic_of
 from nodes.network.params import NetParams, init_params
-from pipeline.config import LearningConfig, NetworkConfig
+from pipeline.base.config import LearningConfig, NetworkConfig
 
 
 def test_defaults_are_heterogeneous_and_normalised():

@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
-from pipeline.messages import Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
 from store.runs import StoreError, list_runs, open_run
 
 

@@ -6,7 +6,7 @@ import pytest
 from nodes.learner.core import LearnerCore, plastic_of
 from nodes.learner.stdp import stdp_delta
 from nodes.network.params import init_params
-from pipeline.config import LearningConfig, NetworkConfig
+from pipeline.base.config import LearningConfig, NetworkConfig
 
 DT, TAU = 0.5, 20.0
 

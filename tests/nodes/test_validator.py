@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nodes.validator.core import validation_digits, with_weights, accuracy
-from pipeline.data import load_split
+from pipeline.base.data import load_split
 
 
 def test_validation_digits_are_held_out_when_the_job_leaves_some_unused_else_said_to_be_seen():
@@ -18,9 +18,9 @@ def test_validation_digits_are_held_out_when_the_job_leaves_some_unused_else_sai
 
 
 def test_accuracy_with_a_snapshot_is_the_in_process_evaluation_of_those_weights():
-    from pipeline.jobs import TrainJob, prepare
-    from pipeline.schedule import predict
-    from pipeline.trainer import infer
+    from pipeline.runtime.brain import TrainJob, prepare
+    from pipeline.base.schedule import predict
+    from nodes.network.present import infer
 
     model, split, _ = prepare(TrainJob(epochs=0, samples=50))
     v = validation_digits(split, 50, 40)

@@ -21,7 +21,7 @@ NODE = ("exec python -c \"import signal, sys, time; signal.signal(signal.SIGTERM
 
 def run_under_make(tmp_path: Path, node: str) -> tuple[int, str]:
     (tmp_path / "Procfile").write_text("".join(f"{n}: {node.format(name=n)}\n" for n in ("controller", "encoder")))
-    launch = (f"import sys; from pathlib import Path; from pipeline.launcher import run_pipeline; "
+    launch = (f"import sys; from pathlib import Path; from pipeline.runtime.launcher import run_pipeline; "
               f"code, _ = run_pipeline({{}}, False, procfile=Path('{tmp_path}/Procfile')); sys.exit(code)")
     (tmp_path / "Makefile").write_text(f"run:\n\t{sys.executable} -c \"{launch}\"\n")
     pid, fd = pty.fork()

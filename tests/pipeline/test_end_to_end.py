@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from nodes.network.params import init_params
-from pipeline.config import Config
-from pipeline.data import load_split
-from pipeline.trainer import train
+from pipeline.base.config import Config
+from pipeline.base.data import load_split
+from pipeline.app.trainer import train
 from store.models import load_model
-from pipeline.wiring import free_base_port
+from pipeline.runtime.wiring import free_base_port
 from store.runs import list_runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_byob_run_lockstep_reproduces_the_in_process_trainer(tmp_path):
     straight = train(init_params(cfg.network, 4), cfg, split.X_train, split.y_train, 1, 12, 4)
     for k, v in straight.params.arrays().items():
         assert np.array_equal(piped.params.arrays()[k], v), k
-    from pipeline.trainer import infer
+    from nodes.network.present import infer
     _, preds = infer(straight.params, cfg.testing(), split.X_test, 4)  # as evaluations run
     assert res["test_accuracy"] == pytest.approx(float(np.mean(preds == split.y_test)))
     for line in ("controller.1", "encoder.1", "network.1", "learner.1"):
@@ -126,7 +126,7 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
     """Nodes started by hand (as on several hosts): the controller notices the killed
     learner within 2 s of heartbeats and fails the run; the rest stop on SIGTERM."""
     env = env_with_ports()
-    ctl = start_node("pipeline.controller", "controller", env, tmp_path, "--exit-when-done", "--job",
+    ctl = start_node("pipeline.app.controller", "controller", env, tmp_path, "--exit-when-done", "--job",
                      json.dumps({"epochs": 3, "model_dir": str(tmp_path)}))
     nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner", "recorder")}
     try:
@@ -277,8 +277,8 @@ def test_nodes_publish_only_while_someone_watches_the_bus(tmp_path, monkeypatch)
     a subscriber attaching mid-run gets the presentations from then on."""
     import zmq
 
-    from pipeline.messages import SpikeBatch, decode
-    from pipeline.wiring import open_socket
+    from pipeline.base.messages import SpikeBatch, decode
+    from pipeline.runtime.wiring import open_socket
 
     env = env_with_ports()
     monkeypatch.setenv("BYOB_BASE_PORT", env["BYOB_BASE_PORT"])

@@ -19,7 +19,7 @@ def test_disk_full_fails_the_job_clearly_and_keeps_the_store_readable(tmp_path):
     EFBIG, it says so, the controller fails the job, and the committed part replays."""
     env = env_with_ports()
     store = tmp_path / "runs.zarr"
-    ctl = start_node("pipeline.controller", "controller", env, tmp_path, "--exit-when-done", "--job",
+    ctl = start_node("pipeline.app.controller", "controller", env, tmp_path, "--exit-when-done", "--job",
                      json.dumps({"epochs": 1, "samples": 300, "model_dir": str(tmp_path)}))
     nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner")}
     nodes["recorder"] = Proc(["prlimit", "--fsize=50000", sys.executable, "-m", "nodes.recorder", "--store",
@@ -55,7 +55,7 @@ def test_after_a_lost_node_the_survivors_take_the_next_job(tmp_path):
     """The learner dies mid-job: the job fails, the others are told to abort it, and a
     new learner lets the same pipeline finish the next job."""
     env = env_with_ports()
-    ctl = start_node("pipeline.controller", "controller", {**env, "BYOB_RECORD": "0"}, tmp_path, "--job",
+    ctl = start_node("pipeline.app.controller", "controller", {**env, "BYOB_RECORD": "0"}, tmp_path, "--job",
                      json.dumps({"epochs": 5, "model_dir": str(tmp_path)}))
     nodes = {n: start_node(f"nodes.{n}", n, {**env, "BYOB_RECORD": "0"}, tmp_path)
              for n in ("encoder", "network", "learner")}

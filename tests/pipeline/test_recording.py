@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from pipeline.schedule import predict
+from pipeline.base.schedule import predict
 from store.layout import PHASES
 from store.replay import Replayer
 from store.runs import list_runs, open_run

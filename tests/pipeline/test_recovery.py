@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from nodes.network.params import init_params
-from pipeline.config import Config
-from pipeline.data import load_split
-from pipeline.schedule import epoch_order
-from pipeline.trainer import train
+from pipeline.base.config import Config
+from pipeline.base.data import load_split
+from pipeline.base.schedule import epoch_order
+from pipeline.app.trainer import train
 from store.models import load_model
 from store.runs import open_run
 from tests.pipeline.test_end_to_end import Proc, env_with_ports

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.wiring import LINKS
+from pipeline.runtime.wiring import LINKS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +134,7 @@ def test_a_sweep_with_its_scheduler_on_one_host_and_its_worker_on_another(hosts,
 
 
 def test_pipeline_evaluation_fans_out_to_a_network_worker_on_another_host(hosts, tmp_path):
-    from pipeline.wiring import free_base_port
+    from pipeline.runtime.wiring import free_base_port
 
     keys = tmp_path / "keys"
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "keys", "--dir", str(keys)], cwd=tmp_path,

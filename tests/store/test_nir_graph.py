@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nodes.network.params import init_params
-from pipeline.config import Config, NetworkConfig
+from pipeline.base.config import Config, NetworkConfig
 from store.models import Model, load_model, save_model
 from store.nir_graph import NirExportError, to_nir, write_nir
 
@@ -106,7 +106,8 @@ def test_the_command_prints_what_nir_cannot_express_and_refuses_bad_models(model
 # -- a NIR-consuming simulator ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, small_cfg) -> Model:
-    from pipeline.jobs import TrainJob, run_train
+    from pipeline.app.jobs import run_train
+    from pipeline.runtime.brain import TrainJob
 
     m, _ = run_train(TrainJob(epochs=1, samples=300, seed=0, model_dir=tmp_path_factory.mktemp("t"),
                               config=small_cfg))
@@ -118,10 +119,10 @@ def test_norse_imports_the_graph_and_runs_the_test_digits(trained, tmp_path, rec
     pytest.importorskip("norse", reason="the nir-sim extra is not installed")
     from nodes.encoder.core import encode
     from nodes.network.core import NetworkCore
-    from pipeline.data import load_split
-    from pipeline.jobs import accuracy
-    from pipeline.schedule import EVAL_EPOCH, predict
-    from pipeline.trainer import present
+    from pipeline.base.data import load_split
+    from pipeline.app.jobs import accuracy
+    from pipeline.base.schedule import EVAL_EPOCH, predict
+    from nodes.network.present import present
     from store.nir_sim import norse_module, output_counts
 
     write_nir(trained, tmp_path / "b.nir")

@@ -81,7 +81,7 @@ def test_every_spike_trial_and_label_reads_back(store, exported):
         assert list(trials["correct"]) == list(p["predicted"] == p["label"])
         assert np.array_equal(np.stack(trials["output_counts"]), p["counts"])
         # The stimulus: which image each trial showed, the digit of its split and phase.
-        from pipeline.data import load_split
+        from pipeline.base.data import load_split
 
         s = load_split(0)
         series = f.stimulus["digit_shown"]

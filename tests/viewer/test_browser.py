@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.wiring import free_base_port
+from pipeline.runtime.wiring import free_base_port
 from viewer.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import pytest
 import zmq
 
 from nodes.recorder.core import RunWriter, open_store_for_writing
-from pipeline.messages import Metrics, RunInfo, WeightUpdate
+from pipeline.base.messages import Metrics, RunInfo, WeightUpdate
 from store.runs import StoreError
 from tests.viewer.test_state import RUN, present
 from viewer.feed import Feed

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.messages import Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
 from viewer.state import Cursor, LiveState, Series, histogram, receptive_fields
 
 RUN = "run_test"

@@ -1,0 +1,1 @@
+"""The runtime: the node shell, wiring, the bus hub, security, the compile cache, the launcher and supervisor, the job as every node sees it. Imports only the base, the science cores and the store."""
