@@ -7,7 +7,6 @@ command line, the menu and the tests all go through the same code.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np

@@ -1,9 +1,9 @@
-"""The in-process trainer and evaluator: the encoder, network and learner cores called
-in the same order as the pipeline calls them, without sockets.
+"""The in-process trainer: the encoder, network and learner cores called in the same
+order as the pipeline calls them, without sockets.
 
 Training is sample by sample (STDP is sequential): encode -> simulate with the teacher
 -> (retry with boosted rates if the hidden layer stayed silent) -> learner update ->
-the next sample sees the new weights. Inference is batched.
+the next sample sees the new weights. Batched inference is ``nodes.network.present.infer``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ from typing import Callable
 
 import numpy as np
 
-from nodes.encoder.core import encode
 from nodes.learner.core import LearnerCore, apply_plastic, plastic_of, training_progress
-from nodes.network.core import NetworkCore, SimResult
+from nodes.network.core import NetworkCore
 from nodes.network.params import NetParams
 from nodes.network.present import present, to_numpy
 from pipeline.base.config import Config
-from pipeline.base.schedule import (EVAL_EPOCH, INFER_BATCH, classify, epoch_order, eval_batches, predict, retry_chunks,
-                               running_rng)
+from pipeline.base.schedule import classify, epoch_order, running_rng
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running accuracy)
 
