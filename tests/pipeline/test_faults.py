@@ -20,7 +20,7 @@ def test_disk_full_fails_the_job_clearly_and_keeps_the_store_readable(tmp_path):
     env = env_with_ports()
     store = tmp_path / "runs.zarr"
     ctl = start_node("pipeline.app.controller", "controller", env, tmp_path, "--exit-when-done", "--job",
-                     json.dumps({"epochs": 1, "samples": 300, "model_dir": str(tmp_path)}))
+                     json.dumps({"epochs": 2, "model_dir": str(tmp_path)}))  # long enough to outlast the store
     nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner")}
     nodes["recorder"] = Proc(["prlimit", "--fsize=50000", sys.executable, "-m", "nodes.recorder", "--store",
                               str(store)], {**env, "HONCHO_PROCESS_NAME": "recorder"}, tmp_path)
