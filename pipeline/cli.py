@@ -14,6 +14,7 @@ from typing import Sequence
 
 from pipeline.runtime import jaxcache
 from pipeline.commands import compare as compare_commands
+from pipeline.commands import export as export_commands
 from pipeline.commands import train as train_commands
 from pipeline.commands import inspect as inspect_commands
 from pipeline.commands import pipeline as pipeline_commands
@@ -39,11 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands.register(sub)
     sweep_commands.register(sub)
     compare_commands.register(sub)
-    from pipeline.commands import export as export_commands
-
     export_commands.register(sub)
     return p
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:
