@@ -82,7 +82,8 @@ def cmd_new(a: argparse.Namespace) -> int:
 
 
 def cmd_show(a: argparse.Namespace) -> int:
-    from pipeline.app.sweep.report import fmt, show
+    from pipeline.app.sweep.report import show
+    from pipeline.app.sweep.runner import fmt
     from store.runs import StoreError
 
     try:

@@ -4,7 +4,6 @@ learning curve)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +136,3 @@ def write_figures(store: str | Path, study, name: str, out: Path, rows: list[dic
         files.append(str(out / "best_learning_curve.png"))
     return files
 
-
-def fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.4g}"
-    return str(v)

@@ -110,7 +110,7 @@ class Progress:
 
     def row(self, number: int, state: str, params: dict[str, Any], value: float | None,
             best: tuple[int, float] | None, seconds: float) -> None:
-        vals = "  ".join(_fmt(params.get(p.key)).rjust(14) for p in self.spec.space)
+        vals = "  ".join(fmt(params.get(p.key)).rjust(14) for p in self.spec.space)
         v = f"{value:.2%}" if value is not None and not math.isnan(value) else "-"
         b = f"{best[1]:.2%} (#{best[0]})" if best else "-"
         line = f"{number:>5}  {state:<8} {vals}  {v:>7}  {b:>12}  {seconds:>5.0f}s"
@@ -126,9 +126,10 @@ class Progress:
             self.bar.close()
 
 
-def _fmt(v: Any) -> str:
+def fmt(v: Any) -> str:
+    """A parameter or score as the progress table and ``byob sweep show`` print it."""
     if isinstance(v, float):
-        return f"{v:.4g}"
+        return "-" if math.isnan(v) else f"{v:.4g}"
     return str(v)
 
 
