@@ -275,14 +275,14 @@ class RunReader:
             g = self.table_attrs(path)
             msg: Message = SpikeBatch(
                 **common, population=path.split("/")[1], n_neurons=g["n_neurons"], n_steps=g["n_steps"],
-                dt=g["dt"], epoch=int(t["epoch"][a]), attempt=int(t["attempt"][a]),
-                weight_version=int(t["weight_version"][a]), sample_ids=t["sample_id"][a:b],
+                dt=g["dt"], epoch=int(t["epoch"][a]), attempt=t["attempt"][a:b].astype(np.int64),
+                weight_version=t["weight_version"][a:b].astype(np.int64), sample_ids=t["sample_id"][a:b],
                 labels=t["label"][a:b], offsets=np.concatenate([t["start"][a:b], t["stop"][b - 1:b]]) - e0,
                 steps=ev["step"][e0:e1].astype(np.int32), neurons=ev["neuron"][e0:e1].astype(np.int32))
         elif kind == "prediction":
             msg = Prediction(**common, sample_ids=t["sample_id"][a:b], labels=t["label"][a:b],
                              predicted=t["predicted"][a:b], counts=t["counts"][a:b],
-                             weight_version=int(t["weight_version"][a]),
+                             weight_version=t["weight_version"][a:b].astype(np.int64),
                              phase=layout.PHASES[int(t["phase"][a])])
         elif kind == "weights":
             msg = WeightUpdate(**common, version=int(t["version"][a]), samples_seen=int(t["samples_seen"][a]),

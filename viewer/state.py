@@ -363,7 +363,7 @@ class LiveState:
             sid = int(m.sample_ids[b])
             if m.population == "input":
                 self.samples += 1
-                self.current = Sample(self.samples, sid, int(m.labels[b]), m.epoch, m.attempt, m.n_steps, m.dt,
+                self.current = Sample(self.samples, sid, int(m.labels[b]), m.epoch, int(m.attempt[b]), m.n_steps, m.dt,
                                       image_shape=self.image_shape())
             cur = self.current
             if cur is None or cur.sample_id != sid:

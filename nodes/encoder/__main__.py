@@ -1,6 +1,6 @@
 """Encoder process: turns the job's digits into input spike batches (lossless PUSH).
 
-Training samples go one per message in the trainer's order to the training worker;
+Training samples go ``job.batch`` per message (one epoch's, in the trainer's order) to the training worker;
 evaluation samples go in padded batches of ``INFER_BATCH`` on the ``eval`` link, dealt
 round-robin to every network worker. Sending blocks when the network's queue is full, so
 nothing is lost; the shell keeps heartbeating while it waits.
@@ -44,19 +44,19 @@ class EncoderNode(NodeShell):
         cfg = model.config.network
         n = job.n_per_epoch(split)
         sent = 0
-        skip = job.resume_from  # recovery: these samples were learned before the checkpoint
+        skip = job.resume_from
         for e in range(model.epochs_done, model.epochs_done + job.epochs):
-            for idx in epoch_order(model.seed, e, len(split.X_train), n):
-                if skip:
-                    skip -= 1
-                    continue
-                ids = [int(idx)]
-                raster = encode(split.X_train[ids], cfg, model.seed, e, ids)
+            order = epoch_order(model.seed, e, len(split.X_train), n)
+            if skip:  # recovery: these samples were learned before the checkpoint
+                order, skip = order[skip:], max(0, skip - len(order))
+            for s in range(0, len(order), job.batch):  # K samples of one epoch per message
+                ids = order[s:s + job.batch]
+                raster = encode(split.X_train[ids], cfg, model.seed, e, ids)  # one generator per sample
                 if not self.push(SpikeBatch.from_raster(
                         raster, run=self.run_id, seq=self.next_seq(), sender=self.name, population="input",
                         dt=cfg.dt, sample_ids=ids, labels=split.y_train[ids], epoch=e)):
                     return
-                sent += 1
+                sent += len(ids)
                 self.status = {"sent": sent}
         test_cfg = cfg.testing()  # test digits are shown longer (NetworkConfig.test_factor)
         for ids, pad in eval_batches(len(split.X_test)):

@@ -1,8 +1,14 @@
-"""Learner process: rasters of each presentation in, new weights out (lossless links).
+"""Learner process: presentations in, weights out (lossless links).
 
-Each presentation arrives as one spike batch holding the input, hidden, free output and
-taught output rasters side by side; the learner applies its core to them in sequence
-order and sends the new plastic state with its version (= presentations learned from).
+Presentations arrive ``job.batch`` per message, each the input, hidden, free output and
+taught output rasters side by side; the learner applies its core to them strictly in
+order. In ``async`` mode it sends the new plastic state (version = presentations
+learned from) once per message: the network acts with the newest one. In ``lockstep``
+mode the network runs the same core on its critical path, so nothing goes back; this
+node keeps an exact replica, compares it with the digests the network sends every
+``snapshot_every`` presentations (a mismatch fails the job), and owns the checkpoints a
+recovery resumes from and the weight snapshots the recorder keeps. A presentation that
+never arrives while later ones do fails the job after ``stall_s``.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import time
 import numpy as np
 import zmq
 
-from nodes.learner.core import LearnerCore, Plastic, plastic_of, training_progress
+from nodes.learner.core import LearnerCore, Plastic, plastic_digest, plastic_of, training_progress
 from nodes.network.params import init_params
 from pipeline.base.config import Config
 from pipeline.runtime.job import PipelineJob
-from pipeline.base.messages import PRESENTATION, SpikeBatch, WeightUpdate
+from pipeline.base.messages import PRESENTATION, Control, SpikeBatch, WeightUpdate
 from pipeline.runtime.node import NodeShell
 from pipeline.runtime.wiring import open_socket
 
@@ -42,7 +48,7 @@ class LearnerNode(NodeShell):
         cfg = Config()
         params = init_params(cfg.network, 0)
         n = cfg.network
-        LearnerCore(n, cfg.learning, params).update_joined(
+        LearnerCore(n, cfg.learning, params).update_presentation(
             plastic_of(params), np.zeros((n.n_steps, n.n_channels + n.n_hidden + 2 * n.n_output), bool))
 
     def step(self) -> None:
@@ -57,6 +63,14 @@ class LearnerNode(NodeShell):
                 self.dropped["no-job"] += 1
             elif isinstance(msg, SpikeBatch):
                 self.collect(msg)
+            elif isinstance(msg, Control) and msg.command == "digest" and msg.run == self.run_id:
+                self.digests[int(msg.args.get("version", -1))] = str(msg.args.get("digest", ""))
+                self.check_digests()
+        if self.job is not None and time.monotonic() - self.progressed > self.job.stall_s:
+            if self.pending:
+                self.fail(f"presentation {self.version} never arrived (later ones did) for {self.job.stall_s:.0f} s")
+            elif self.version >= self.total:
+                self.fail(f"the network's digest of the final weights never arrived for {self.job.stall_s:.0f} s")
 
     def run_job(self, job: PipelineJob) -> None:
         """Start learning for ``job``; rasters are then handled as they arrive in ``step``."""
@@ -74,7 +88,10 @@ class LearnerNode(NodeShell):
         self.per_epoch = job.n_per_epoch(split)
         self.first_epoch = model.epochs_done
         self.total = self.per_epoch * job.epochs
-        self.pending: dict[int, SpikeBatch] = {}
+        self.pending: dict[int, SpikeBatch] = {}  # first presentation of a message -> the message
+        self.digests: dict[int, str] = {}  # lock-step: the network's digest of version -> its weights
+        self.progressed = time.monotonic()
+        self.verified = self.version  # lock-step: the newest version checked against the network's
         n = model.config.network
         self.sizes = {"input": n.n_channels, "hidden": n.n_hidden, "output": n.n_output, "taught": n.n_output}
         self.log.info("job %s: learning from %d presentations%s", job.run, self.total,
@@ -105,6 +122,24 @@ class LearnerNode(NodeShell):
                             samples_seen=self.version, w_ih=np.asarray(self.plastic.w_ih),
                             theta=np.asarray(self.plastic.theta), w_ho=np.asarray(self.plastic.w_ho))
 
+    def fail(self, reason: str) -> None:
+        self.log.error("job %s: %s; giving the job up", self.run_id, reason)
+        self.tell("done", error=reason)
+        self.job = None
+
+    def check_digests(self) -> None:
+        """Lock-step: the replica must equal the network's weights bit for bit."""
+        if self.job is None or self.version not in self.digests:
+            return
+        mine, theirs = plastic_digest(self.plastic), self.digests.pop(self.version)
+        if mine != theirs:
+            self.fail(f"the learner's replica differs from the network's weights at version {self.version} "
+                      f"(digest {mine} != {theirs})")
+            return
+        self.verified = self.version
+        self.progressed = time.monotonic()
+        self.maybe_done()
+
     def collect(self, msg: SpikeBatch) -> None:
         widths = [self.sizes[p] for p in POPULATIONS]
         if msg.run != self.run_id or msg.population != PRESENTATION or msg.seq < self.version \
@@ -113,24 +148,35 @@ class LearnerNode(NodeShell):
             self.log.warning("dropped a raster from %s: run %s, population %s, %d neurons, seq %d",
                              msg.sender, msg.run, msg.population, msg.n_neurons, msg.seq)
             return
-        self.pending[msg.seq] = msg
+        self.pending[msg.seq] = msg  # seq: the training index of its first presentation
         # Presentations are learned from strictly in order.
-        while self.version in self.pending:
-            raster = self.pending.pop(self.version).to_raster()[0]  # POPULATIONS side by side
-            e, k = divmod(self.version, self.per_epoch)
-            self.plastic = self.core.update_joined(self.plastic, raster,
-                                                   training_progress(self.first_epoch + e, k, self.per_epoch))
-            self.version += 1
-            update = self.snapshot()
-            self.send(self.out, update)
-            if self.version % self.job.snapshot_every == 0 or self.version == self.total:
-                self.publish(update)
-                self.send(self.control, update)  # the controller keeps it to resume from
+        while self.job is not None and self.version in self.pending:
+            batch = self.pending.pop(self.version)
+            for raster in batch.to_raster():  # POPULATIONS side by side
+                e, k = divmod(self.version, self.per_epoch)
+                self.plastic = self.core.update_presentation(
+                    self.plastic, raster, training_progress(self.first_epoch + e, k, self.per_epoch))
+                self.version += 1
+                if self.version % self.job.snapshot_every == 0 or self.version == self.total:
+                    update = self.snapshot()
+                    self.publish(update)
+                    self.send(self.control, update)  # the controller keeps it to resume from
+            if self.job.mode == "async":
+                self.send(self.out, self.snapshot())
+            self.progressed = time.monotonic()
             self.status = {"learned": self.version}
-        if self.version >= self.total:
-            self.log.info("job %s: learned from all %d presentations", self.run_id, self.version)
-            self.tell("done", learned=self.version)
-            self.job = None
+            self.check_digests()
+        self.maybe_done()
+
+    def maybe_done(self) -> None:
+        """Done once every presentation is learned (lock-step: and the replica matched the
+        network's final weights)."""
+        if self.job is None or self.version < self.total or (self.job.mode == "lockstep" and self.verified < self.total):
+            return
+        self.log.info("job %s: learned from all %d presentations%s", self.run_id, self.version,
+                      ", the same weights as the network's" if self.job.mode == "lockstep" else "")
+        self.tell("done", learned=self.version)
+        self.job = None
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ The state is a small frozen pytree; every update bumps ``version``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache, partial
 
@@ -50,6 +51,15 @@ class Plastic:
 
 def plastic_of(params: NetParams) -> Plastic:
     return Plastic(jnp.asarray(params.w_ih), jnp.asarray(params.theta), jnp.asarray(params.w_ho))
+
+
+def plastic_digest(plastic: Plastic) -> str:
+    """A hash of the exact bits of a plastic state: the lock-step network and the learner
+    node compare theirs, so a replica that drifted by one bit is caught."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (plastic.w_ih, plastic.theta, plastic.w_ho):
+        h.update(np.ascontiguousarray(np.asarray(a, np.float32)).tobytes())
+    return h.hexdigest()
 
 
 def apply_plastic(params: NetParams, plastic: Plastic) -> NetParams:
@@ -167,6 +177,14 @@ class LearnerCore:
         (see ``training_progress``); the learning rates anneal with it."""
         return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
                             np.float32(rate_scale(self.learn, progress)))  # not an eager jnp op
+
+    def update_presentation(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
+        """``update`` of one presentation given side by side as ``update_joined`` takes it,
+        split here so the very program the lock-step network and the in-process trainer
+        run makes the update (the same bits, whatever XLA would fuse differently)."""
+        n = self.net
+        pre, hidden, free, taught = np.split(raster, np.cumsum([n.n_channels, n.n_hidden, n.n_output]), axis=1)
+        return self.update(st, pre, hidden, free, taught, progress)
 
     def update_joined(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
         """``update`` of one presentation given as the input, hidden, free and taught

@@ -1,13 +1,16 @@
 """Network process: presents input spike batches to the BrainPy core.
 
-Training (one sample per message from the encoder): present with the teacher, hand the
-rasters to the learner (one ``presentation`` spike batch per sample), report the free
-output's prediction, publish, then apply the learner's weights. In ``lockstep`` mode it
-waits for the update of sample n before presenting n+1, which reproduces the in-process
-trainer exactly. In ``async`` mode it presents ``ASYNC_BATCH`` samples at once with the
-newest weights that have arrived, and waits only when the learner is more than
-``MAX_LAG`` samples behind, so weights lag by a bounded number of samples (each
-prediction and presentation records the weight version that made it).
+Training (``job.batch`` samples per message from the encoder; ``nodes/network/training.py``
+holds the science): present with the teacher, hand the presentations to the learner (one
+``presentation`` spike batch per message), report the free output's predictions, publish.
+In ``lockstep`` mode this node runs the learner's core itself, sample by sample, so the
+result is the in-process trainer's bit for bit while the learner node replays the same
+presentations beside it (checkpoints, a digest check every ``snapshot_every`` samples,
+recording). In ``async`` mode it presents a whole message at once with the newest weights
+the learner sent back, waiting only when they are more than one message behind; each
+presentation records the weight version that made it (its staleness). Every wait has a
+deadline (``job.stall_s``): no input, no update or a learner that takes nothing fails the
+job with the reason.
 
 Evaluation fans out: every worker (``honcho start -c network=3``) pulls batches from the
 ``eval`` link; the training worker (network.1) hands its trained weights to the others
@@ -24,21 +27,19 @@ import numpy as np
 import zmq
 
 from nodes.encoder.core import encode
-from nodes.learner.core import Plastic, apply_plastic
+from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_digest, plastic_of
 from nodes.network.core import NetworkCore
+from nodes.network.training import TrainBatch, TrainingCore, TrainStep
 from pipeline.runtime.job import PipelineJob
-from pipeline.base.messages import PRESENTATION, Control, Prediction, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import (PRESENTATION, Control, MessageError, Prediction, SpikeBatch, Traces, WeightUpdate,
+                                    decode)
 from pipeline.runtime.node import NodeShell
 from nodes.network.params import init_params
 from pipeline.base.config import Config
-from pipeline.base.schedule import EVAL_EPOCH, INFER_BATCH, classify, predict, retry_rows, running_rng
+from pipeline.base.schedule import EVAL_EPOCH, INFER_BATCH, predict, retry_rows, running_rng
 from nodes.network.present import present, to_numpy
 from pipeline.runtime.wiring import open_socket
 from store.models import save_model
-
-
-ASYNC_BATCH = 8  # async training: samples presented at once with the same weights
-MAX_LAG = 16  # async training: the network waits if the learner is more samples behind
 
 
 class NetworkNode(NodeShell):
@@ -62,8 +63,10 @@ class NetworkNode(NodeShell):
         params = init_params(cfg, 0)
         x = np.full((INFER_BATCH, cfg.n_input), 8.0, np.float32)
         ids = np.arange(INFER_BATCH)
-        for b in (1, ASYNC_BATCH):  # lock-step and async training
+        for b in (1, PipelineJob().batch):  # lock-step and async training
             present(core, params, x[:b], 0, 0, ids[:b], np.zeros(b, np.int64), n_trace=PipelineJob().trace_neurons)
+        LearnerCore(cfg, Config().learning, params).update_presentation(
+            plastic_of(params), np.zeros((cfg.n_steps, cfg.n_channels + cfg.n_hidden + 2 * cfg.n_output), bool))
         present(test, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
         small = retry_rows(1, INFER_BATCH)  # the re-run shape for a few quiet samples
         test.simulate(params, encode(x[:small], test.cfg, 0, 0, ids[:small]), test.reset_noise(0, 0, ids[:small]),
@@ -95,6 +98,9 @@ class NetworkNode(NodeShell):
 
     def run_job(self, job: PipelineJob) -> None:
         self.run_id = job.wire_run
+        self.failed = False
+        self.staleness: list[np.ndarray] = []  # per training sample: presentations its weights missed
+        self.clock = 0.0
         model, split = job.model_and_split()
         cfg = model.config.network
         core = NetworkCore.for_config(cfg)
@@ -102,7 +108,6 @@ class NetworkNode(NodeShell):
         # round-robin to connected workers, so an idle worker is never dealt one.
         eval_in = open_socket(self.ctx, "eval", self.role)
         try:
-            t0 = time.perf_counter()
             if job.kind == "evaluate":
                 params, version, n_train = model.params, 0, 0
             elif self.trainer:
@@ -113,14 +118,16 @@ class NetworkNode(NodeShell):
                 params, version, n_train = self.await_weights(job), 0, 0
             if params is None:
                 return
-            train_s = time.perf_counter() - t0
+            train_s = self.clock
             t_eval = time.time()
             acc, tested = self.evaluate(job, model, split, core, params, version, eval_in)
         finally:
             eval_in.close(linger=0)
         if acc is None:
             return
-        report = dict(test_accuracy=acc, tested=tested, eval_started=t_eval, weight_version=version)
+        stale = np.concatenate(self.staleness) if self.staleness else np.zeros(1, np.int64)
+        report = dict(test_accuracy=acc, tested=tested, eval_started=t_eval, weight_version=version,
+                      staleness={"median": float(np.median(stale)), "max": int(stale.max())})
         if job.kind == "evaluate" or not self.trainer:
             self.tell("done", model=job.model if self.trainer else None, train_seconds=0.0,
                       samples_per_second=None, **report)
@@ -141,95 +148,104 @@ class NetworkNode(NodeShell):
         """Present every training sample, learning as the job's mode says; returns the
         final parameters, their weight version and the number of samples."""
         cfg = core.cfg
-        params, version = model.params, 0
-        rng = running_rng(model.seed)
         n_train = job.n_per_epoch(split) * job.epochs
+        start, plastic = 0, None
         if job.resume_from:  # recovery: the learner's checkpoint, relayed by the controller
             ck = self.wait(self.control, WeightUpdate, timeout_s=30.0)
             if ck is None or ck.version != job.resume_from:
                 self.log.error("job %s: no checkpoint %d arrived; giving the job up", job.run, job.resume_from)
-                return None, version, 0
-            params, version = apply_plastic(params, Plastic(ck.w_ih, ck.theta, ck.w_ho)), ck.version
-            rng.random((version, cfg.n_output))  # the tie-breaking draws of the samples before it
-            self.log.info("job %s: resuming at sample %d", job.run, version)
-        k_trace = min(job.trace_neurons, cfg.n_hidden)
-        batch = ASYNC_BATCH if job.mode == "async" else 1
+                return None, 0, 0
+            start, plastic = ck.version, Plastic(ck.w_ih, ck.theta, ck.w_ho)
+            self.log.info("job %s: resuming at sample %d", job.run, start)
+        rng = running_rng(model.seed)
+        rng.random((start, cfg.n_output))  # the tie-breaking draws of the samples before it
+        tc = TrainingCore(core, model.params, model.config.learning, model.seed, job.n_per_epoch(split),
+                          model.epochs_done, job.mode, job.batch, min(job.trace_neurons, cfg.n_hidden), rng,
+                          start, plastic)
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
-        t = time.perf_counter()
-        k = job.resume_from
-        msg = self.next_input(cfg) if k < n_train else None
-        while k < n_train:
+        every = job.snapshot_every
+        while tc.k < n_train:
+            t0 = time.perf_counter()
+            msg = self.next_input(cfg, job)
             if msg is None:
-                return None, version, k
-            # Async: up to ``batch`` samples of one epoch presented at once with the same
-            # weights (one compiled call); lockstep: one sample, the learner's newest weights.
-            msgs, msg = [msg], None
-            while len(msgs) < batch and k + len(msgs) < n_train:
-                msg = self.next_input(cfg)
-                if msg is None or msg.epoch != msgs[0].epoch:
-                    break
-                msgs.append(msg)
-                msg = None
-            # A short batch is padded by repeating its last sample: one compiled shape.
-            rows = np.minimum(np.arange(batch), len(msgs) - 1)
-            ids = np.concatenate([msgs[r].sample_ids for r in rows])
-            labels = np.concatenate([msgs[r].labels for r in rows])
-            rasters = [m.to_raster() for m in msgs]
+                return None, tc.version, tc.k
             t1 = time.perf_counter()
-            res, attempts = present(core, params, split.X_train[ids], model.seed, msgs[0].epoch, ids, labels,
-                                    n_trace=k_trace, spikes=np.concatenate([rasters[r] for r in rows]))
+            self.clock = self.clock or t1  # from the first presentation ...
+            step = tc.step(TrainBatch(split.X_train[msg.sample_ids], msg.sample_ids, msg.labels, msg.epoch,
+                                      msg.to_raster()))
             t2 = time.perf_counter()
-            pred = classify(res.output_counts()[:len(msgs)], rng)
-            for j, m in enumerate(msgs):
-                self.report_sample(k + j, m, res.row(j), int(attempts[j]), version, cfg.dt, pred[j], job)
-            k += len(msgs)
+            if not self.report_batch(msg, step, cfg.dt, job):
+                return None, tc.version, tc.k
+            if tc.lockstep and (tc.k // every > step.first // every or tc.k == n_train):  # the learner checks
+                self.send(self.to_learner, Control(run=self.run_id, seq=tc.k, sender=self.name, command="digest",
+                                                   args={"version": tc.version, "digest": plastic_digest(tc.plastic)}))
+            self.staleness.append(step.first + np.arange(len(msg.sample_ids)) - step.versions)
             t3 = time.perf_counter()
-            # Take the next input while the learner works: receiving and checking it is off
-            # the lock-step critical path (its presentation still waits for the weights).
-            if msg is None and k < n_train:
-                msg = self.next_input(cfg)
+            # Async: whatever has arrived, waiting only if the learner fell more than one
+            # batch behind (or, at the end, for the last update).
+            if not tc.lockstep and not self.adopt_newest(tc, tc.k - job.batch if tc.k < n_train else n_train, job):
+                return None, tc.version, tc.k
             t4 = time.perf_counter()
-            # Lockstep: the update of the sample just presented. Async: whatever has arrived,
-            # waiting only if the learner fell more than MAX_LAG samples behind.
-            params, version = self.apply(params, version, until=k if job.mode == "lockstep"
-                                         else (k - MAX_LAG if version < k - MAX_LAG else None))
-            t5 = time.perf_counter()
-            for name, d in zip(spent, (t1 - t + t4 - t3, t2 - t1, t3 - t2, t5 - t4)):
+            for name, d in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 spent[name] += d
-            t = time.perf_counter()
-            self.status = {"trained": k, "weight_version": version}
-            if params is None:
-                return None, version, k
-        params, version = self.apply(params, version, until=n_train)  # async: catch up at the end
-        if n_train:
+            self.status = {"trained": tc.k, "weight_version": tc.version}
+        self.clock = time.perf_counter() - (self.clock or time.perf_counter())  # ... to the last update
+        if n_train > start:
             self.log.info("job %s: per training sample, ms: %s", job.run,
-                          ", ".join(f"{k} {1e3 * v / n_train:.2f}" for k, v in spent.items()))
-        return params, version, n_train
+                          ", ".join(f"{k} {1e3 * v / (n_train - start):.3f}" for k, v in spent.items()))
+        return tc.current, tc.version, n_train
 
-    def report_sample(self, k: int, msg: SpikeBatch, res, attempt: int, version: int, dt: float,
-                      predicted: int, job: PipelineJob) -> None:
-        """One presented training sample: its rasters to the learner first (so it learns
-        while this node reports), its prediction to the controller, everything to the bus."""
-        # One message per presentation: the four layers side by side on the neuron axis.
+    def report_batch(self, msg: SpikeBatch, step: TrainStep, dt: float, job: PipelineJob) -> bool:
+        """One batch of presented training samples: its rasters to the learner first (so
+        it learns while this node reports), its predictions to the controller, everything
+        to the bus; one message each. False if the learner took nothing for ``stall_s``."""
+        res = step.res
         shown = SpikeBatch.from_raster(
             np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
-            run=self.run_id, seq=k, sender=self.name, population=PRESENTATION, dt=dt,
-            sample_ids=msg.sample_ids, labels=msg.labels, epoch=msg.epoch, attempt=attempt,
-            weight_version=version)
-        self.send(self.to_learner, shown)
-        counts = res.output_counts()
+            run=self.run_id, seq=step.first, sender=self.name, population=PRESENTATION, dt=dt,
+            sample_ids=msg.sample_ids, labels=msg.labels, epoch=msg.epoch, attempt=step.attempts,
+            weight_version=step.versions)
+        if not self.send_within(self.to_learner, shown, job.stall_s, "the learner took no presentation"):
+            return False
         p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=msg.sample_ids,
-                       labels=msg.labels, predicted=np.array([predicted], np.int64), counts=counts,
-                       weight_version=version, phase="train")
+                       labels=msg.labels, predicted=step.predicted, counts=res.output_counts(),
+                       weight_version=step.versions, phase="train")
         self.send(self.results, p)
-        self.publish_sample(shown, res, p, traces=k % job.trace_every == 0)
+        traced = np.flatnonzero((step.first + np.arange(len(msg.sample_ids))) % job.trace_every == 0)
+        self.publish_sample(shown, res, p, traced)
+        return True
 
-    def next_input(self, cfg) -> SpikeBatch | None:
-        """The next training input of this run with the configured shape; None if asked to stop."""
-        msg = self.wait(self.spikes, SpikeBatch)
-        while msg is not None and not self.check_input(msg, cfg.n_steps, cfg.n_channels):
-            msg = self.wait(self.spikes, SpikeBatch)
-        return msg
+    def send_within(self, sock: zmq.Socket, msg, stall_s: float, what: str) -> bool:
+        """Send on a lossless link, waiting while its queue is full, at most ``stall_s``;
+        past that the job fails with ``what`` (a stuck or lost peer never hangs it)."""
+        frames = msg.to_wire()
+        t0 = time.monotonic()
+        while not self.interrupted():
+            if sock.poll(100, zmq.POLLOUT):
+                sock.send_multipart(frames, copy=False)
+                return True
+            if time.monotonic() - t0 > stall_s:
+                self.fail(f"{what} for {stall_s:.0f} s")
+                return False
+        return False
+
+    def fail(self, reason: str) -> None:
+        """Give the running job up with ``reason``: the controller ends it and says why."""
+        self.log.error("job %s: %s; giving the job up", self.run_id, reason)
+        self.tell("done", error=reason)
+        self.failed = True
+
+    def next_input(self, cfg, job: PipelineJob) -> SpikeBatch | None:
+        """The next training input of this run with the configured shape; None if asked to
+        stop, or (the job failed) if none came for ``stall_s``."""
+        while True:
+            msg = self.wait(self.spikes, SpikeBatch, timeout_s=job.stall_s)
+            if msg is None:
+                if not (self.stopping or self.aborted):
+                    self.fail(f"no training input for {job.stall_s:.0f} s (is the encoder stuck?)")
+                return None
+            if self.check_input(msg, cfg.n_steps, cfg.n_channels):
+                return msg
 
     def tell_weights(self, params, version: int) -> None:
         self.send(self.control, WeightUpdate(run=self.run_id, seq=self.next_seq(), sender=self.name,
@@ -286,40 +302,61 @@ class NetworkNode(NodeShell):
             self.status = {"tested": tested}
         return None, tested
 
-    def publish_sample(self, shown: SpikeBatch, res, pred: Prediction, traces: bool = True) -> None:
-        """What a viewer or the recorder sees of one training presentation (``shown``, the
-        message to the learner): the input, hidden and (free) output spikes cut out of it,
-        membrane traces and the prediction (made and sent by the publishing thread)."""
+    def publish_sample(self, shown: SpikeBatch, res, pred: Prediction, traced: np.ndarray) -> None:
+        """What a viewer or the recorder sees of a batch of training presentations
+        (``shown``, the message to the learner): the input, hidden and (free) output
+        spikes cut out of it, the membrane traces of the ``traced`` rows and the
+        predictions; a few messages per batch, made and sent by the publishing thread."""
         def messages():
-            common = dict(run=shown.run, seq=0, sender=self.name, dt=shown.dt, sample_ids=shown.sample_ids)
+            common = dict(run=shown.run, seq=0, sender=self.name, dt=shown.dt, sample_ids=shown.sample_ids[traced])
             lo = 0
             for pop, raster in (("input", res.input), ("hidden", res.hidden), ("output", res.output)):
                 n = raster.shape[-1]
                 yield shown.select(lo, lo + n, pop)  # numbered on the bus by the publisher
                 lo += n
             for pop, v in (("hidden", res.v_hidden), ("output", res.v_output)):
-                if traces and v is not None and v.shape[-1]:
+                if len(traced) and v is not None and v.shape[-1]:
                     yield Traces(population=pop, neurons=np.arange(v.shape[-1], dtype=np.int32),
-                                 values=np.asarray(v, np.float32), **common)
+                                 values=np.asarray(v[traced], np.float32), **common)
             yield pred
 
         self.publish(messages)
 
-    def apply(self, params, version: int, until: int | None):
-        """Apply weight updates: wait until ``version >= until`` (lockstep, or the end of
-        async training), or only drain what has arrived (``until`` None)."""
-        while until is None or version < until:
-            if until is None and not self.weights.poll(0):
-                break
-            msg = self.wait(self.weights, WeightUpdate)
-            if msg is None:
-                return None, version
-            if msg.version <= version:
-                self.dropped["stale-weights"] += 1
-                continue
-            params = apply_plastic(params, Plastic(msg.w_ih, msg.theta, msg.w_ho))
-            version = msg.version
-        return params, version
+    def adopt_newest(self, tc: TrainingCore, until: int, job: PipelineJob) -> bool:
+        """Async: act with the newest update that has arrived. Older ones queued before it
+        are received but never decoded. Waits (at most ``stall_s`` without one) only
+        while the weights are older than version ``until``. An invalid update (NaN, wrong
+        shape or version) fails the job: the learner's state can no longer be trusted."""
+        t0 = time.monotonic()
+        while True:
+            newest = None
+            while self.weights.poll(0):
+                newest = self.weights.recv_multipart()
+            if newest is not None:
+                try:
+                    msg = decode(newest)
+                    if not isinstance(msg, WeightUpdate) or msg.run != self.run_id:
+                        raise MessageError("unexpected", f"a {msg.KIND} of run {msg.run!r} on the weights link")
+                    if msg.w_ih.shape != np.shape(tc.plastic.w_ih) or msg.w_ho.shape != np.shape(tc.plastic.w_ho):
+                        raise MessageError("bad-shape", f"weights of shape {msg.w_ih.shape}, {msg.w_ho.shape}")
+                    if not tc.version < msg.version <= tc.k:
+                        raise MessageError("bad-version", f"version {msg.version} after {tc.version}, "
+                                                          f"with {tc.k} presented")
+                except MessageError as e:
+                    self.dropped[e.reason] += 1
+                    self.fail(f"the learner sent an invalid weight update ({e})")
+                    return False
+                tc.adopt(Plastic(msg.w_ih, msg.theta, msg.w_ho), msg.version)
+                t0 = time.monotonic()
+            if tc.version >= until:
+                return True
+            if self.interrupted():
+                return False
+            if time.monotonic() - t0 > job.stall_s:
+                self.fail(f"no weight update for {job.stall_s:.0f} s at version {tc.version} "
+                          f"(is the learner stuck?)")
+                return False
+            self.weights.poll(100)
 
 
 if __name__ == "__main__":

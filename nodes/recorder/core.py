@@ -184,7 +184,7 @@ class RunWriter:
             b = len(msg.sample_ids)
             return f"spikes/{pop}", samples.append(
                 sample_id=msg.sample_ids, label=msg.labels, epoch=np.full(b, msg.epoch),
-                attempt=np.full(b, msg.attempt), weight_version=np.full(b, msg.weight_version),
+                attempt=msg.attempt, weight_version=msg.weight_version,
                 start=e0 + msg.offsets[:-1], stop=e0 + msg.offsets[1:])
         if isinstance(msg, Prediction):
             if msg.phase not in layout.PHASES:
@@ -193,7 +193,7 @@ class RunWriter:
             b = len(msg.sample_ids)
             return "predictions", t_.append(
                 sample_id=msg.sample_ids, label=msg.labels, predicted=msg.predicted, counts=msg.counts,
-                weight_version=np.full(b, msg.weight_version), phase=np.full(b, layout.PHASES.index(msg.phase)))
+                weight_version=msg.weight_version, phase=np.full(b, layout.PHASES.index(msg.phase)))
         if isinstance(msg, WeightUpdate):
             t_ = self.table("weights", layout.weight_columns(*msg.w_ih.shape, msg.w_ho.shape[1]))
             return "weights", t_.append(version=msg.version, samples_seen=msg.samples_seen, w_ih=msg.w_ih,

@@ -25,7 +25,9 @@ from typing import Any, ClassVar
 import msgpack
 import numpy as np
 
-SCHEMA_VERSION = 1
+# 2: a spike batch and a prediction carry a weight version (and a spike batch an attempt)
+# per sample, so K presentations travel in one message whatever each one's version.
+SCHEMA_VERSION = 2
 # The population name of a training presentation sent to the learner: the input, hidden,
 # free output and taught output rasters side by side on the neuron axis, in that order.
 PRESENTATION = "presentation"
@@ -86,6 +88,15 @@ class Message:
         return h.hexdigest()
 
 
+def _per_sample(msg: Message, *names: str) -> None:
+    """Per-sample integer fields given as one int become that int for every sample."""
+    b = len(msg.sample_ids)
+    for n in names:
+        v = getattr(msg, n)
+        if not isinstance(v, np.ndarray):
+            object.__setattr__(msg, n, np.full(b, v, np.int64))
+
+
 @dataclass(frozen=True)
 class SpikeBatch(Message):
     """Spike events of one population for a batch of samples."""
@@ -94,16 +105,22 @@ class SpikeBatch(Message):
     n_neurons: int = 0
     n_steps: int = 0
     dt: float = 0.0
-    epoch: int = 0
-    attempt: int = 0
-    weight_version: int = 0
+    epoch: int = 0  # a batch never spans two epochs
+    # Per sample (B,): the retry that made it (0: first) and the weight version that
+    # presented it. An int given is every sample's.
+    attempt: np.ndarray | int = 0
+    weight_version: np.ndarray | int = 0
     sample_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # -1: unknown
     offsets: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     neurons: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     KIND: ClassVar[str] = "spikes"
-    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "offsets", "steps", "neurons")
+    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "offsets", "steps", "neurons", "attempt",
+                                         "weight_version")
+
+    def __post_init__(self) -> None:
+        _per_sample(self, "attempt", "weight_version")
 
     @classmethod
     def from_raster(cls, raster: np.ndarray, *, run: str, seq: int, population: str, dt: float,
@@ -149,8 +166,9 @@ class SpikeBatch(Message):
             raise MessageError("bad-field", "n_neurons, n_steps must be >= 0 and dt > 0")
         if any(getattr(self, n).dtype.kind not in "iu" for n in self.ARRAYS):
             raise MessageError("bad-dtype", f"{', '.join(self.ARRAYS)} must be integer arrays")
-        if self.labels.shape != (b,) or self.offsets.shape != (b + 1,):
-            raise MessageError("bad-shape", f"labels/offsets do not match {b} samples")
+        if self.labels.shape != (b,) or self.offsets.shape != (b + 1,) or self.attempt.shape != (b,) \
+                or self.weight_version.shape != (b,):
+            raise MessageError("bad-shape", f"labels/offsets/attempt/weight_version do not match {b} samples")
         if self.steps.shape != self.neurons.shape or self.steps.ndim != 1:
             raise MessageError("bad-shape", "steps and neurons must be 1-D and of equal length")
         if self.offsets[0] != 0 or self.offsets[-1] != len(self.steps) or np.any(np.diff(self.offsets) < 0):
@@ -190,15 +208,18 @@ class Prediction(Message):
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     predicted: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.int32))
-    weight_version: int = 0
+    weight_version: np.ndarray | int = 0  # per sample (B,); an int given is every sample's
     phase: str = "test"  # train: the free output before learning; test: evaluation
     KIND: ClassVar[str] = "prediction"
-    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "predicted", "counts")
+    ARRAYS: ClassVar[tuple[str, ...]] = ("sample_ids", "labels", "predicted", "counts", "weight_version")
+
+    def __post_init__(self) -> None:
+        _per_sample(self, "weight_version")
 
     def validate(self) -> None:
         b = len(self.sample_ids)
         if self.labels.shape != (b,) or self.predicted.shape != (b,) or self.counts.ndim != 2 \
-                or self.counts.shape[0] != b:
+                or self.counts.shape[0] != b or self.weight_version.shape != (b,):
             raise MessageError("bad-shape", f"labels, predicted, counts must have {b} rows")
 
 
@@ -219,7 +240,7 @@ class Control(Message):
     KIND: ClassVar[str] = "control"
     COMMANDS: ClassVar[frozenset[str]] = frozenset(
         {"train", "evaluate", "stop", "status", "pause", "resume", "seek", "rate", "ack", "hello", "done", "validated",
-         "evaluated", "abort", "monitor"})
+         "evaluated", "abort", "monitor", "digest"})
 
     def validate(self) -> None:
         if self.command not in self.COMMANDS:
