@@ -71,6 +71,13 @@ def _normalise(w: jax.Array, total: float, kind: str = "l1") -> jax.Array:
     return w * (total / jnp.maximum(s, 1e-9))
 
 
+def homeostasis(theta, counts, lc: LearningConfig, xp=np):
+    """The adaptive threshold after one sample with ``counts`` spikes per hidden neuron:
+    up by ``theta_plus`` per spike, down by ``theta_plus * target_spikes``, never below
+    ``theta_min``. ``xp``: NumPy (the async network's own copy) or jax.numpy (the update)."""
+    return xp.maximum(theta + lc.theta_plus * (counts - lc.target_spikes), lc.theta_min)
+
+
 def runner_up(hidden: jax.Array) -> jax.Array:
     """The hidden neuron ranked second in a (T, h) raster: most spikes after the first,
     ties to the earlier first spike, then the lower index."""
@@ -152,8 +159,7 @@ def _update_impl(n: NetworkConfig, lc: LearningConfig, cap: int, st: Plastic, ma
         d_ih = d_ih.at[:, r].add(d_r)
     w_ih = jnp.clip(st.w_ih + d_ih * mask, 0.0, n.w_max)
     w_ih = jnp.clip(_normalise(w_ih, norm_target(n), n.norm), 0.0, n.w_max)
-    theta = st.theta + lc.theta_plus * (hidden.sum(axis=0) - lc.target_spikes)
-    theta = jnp.maximum(theta, lc.theta_min)
+    theta = homeostasis(st.theta, hidden.sum(axis=0), lc, jnp)
     w_ho = jnp.clip(st.w_ho + d_ho, lc.w_ho_min, 1.0)
     return Plastic(w_ih.astype(jnp.float32), theta.astype(jnp.float32), w_ho.astype(jnp.float32))
 

@@ -58,15 +58,20 @@ class NetworkNode(NodeShell):
 
     def warm_up(self) -> None:
         """Compile the default configuration's training and inference programs."""
-        cfg = Config().network
+        cfg = Config()
+        self.compile_for(cfg.network, cfg.learning)
+
+    def compile_for(self, cfg, learning) -> None:
+        """Compile (or find compiled) what a job of this configuration runs: a training
+        presentation, the learner's update, an evaluation batch and its re-run shape."""
         core, test = NetworkCore.for_config(cfg), NetworkCore.for_config(cfg.testing())
         params = init_params(cfg, 0)
         x = np.full((INFER_BATCH, cfg.n_input), 8.0, np.float32)
         ids = np.arange(INFER_BATCH)
-        for b in (1, PipelineJob().batch):  # lock-step and async training
-            present(core, params, x[:b], 0, 0, ids[:b], np.zeros(b, np.int64), n_trace=PipelineJob().trace_neurons)
-        LearnerCore(cfg, Config().learning, params).update_presentation(
-            plastic_of(params), np.zeros((cfg.n_steps, cfg.n_channels + cfg.n_hidden + 2 * cfg.n_output), bool))
+        if self.trainer:
+            present(core, params, x[:1], 0, 0, ids[:1], np.zeros(1, np.int64), n_trace=PipelineJob().trace_neurons)
+            LearnerCore(cfg, learning, params).update_presentation(
+                plastic_of(params), np.zeros((cfg.n_steps, cfg.n_channels + cfg.n_hidden + 2 * cfg.n_output), bool))
         present(test, params, x, 0, EVAL_EPOCH, ids, None, rasters=False)
         small = retry_rows(1, INFER_BATCH)  # the re-run shape for a few quiet samples
         test.simulate(params, encode(x[:small], test.cfg, 0, 0, ids[:small]), test.reset_noise(0, 0, ids[:small]),
@@ -104,6 +109,10 @@ class NetworkNode(NodeShell):
         model, split = job.model_and_split()
         cfg = model.config.network
         core = NetworkCore.for_config(cfg)
+        if model.config != Config():  # a new configuration compiles first (the controller waits)
+            self.status = {"phase": "compiling"}
+            self.compile_for(cfg, model.config.learning)
+        self.status = {"phase": job.kind}
         # Connect for evaluation batches only while holding a job: the encoder deals them
         # round-robin to connected workers, so an idle worker is never dealt one.
         eval_in = open_socket(self.ctx, "eval", self.role)
@@ -160,7 +169,7 @@ class NetworkNode(NodeShell):
         rng = running_rng(model.seed)
         rng.random((start, cfg.n_output))  # the tie-breaking draws of the samples before it
         tc = TrainingCore(core, model.params, model.config.learning, model.seed, job.n_per_epoch(split),
-                          model.epochs_done, job.mode, job.batch, min(job.trace_neurons, cfg.n_hidden), rng,
+                          model.epochs_done, job.mode, min(job.trace_neurons, cfg.n_hidden), rng,
                           start, plastic)
         spent = {"wait_input": 0.0, "present": 0.0, "send": 0.0, "wait_weights": 0.0}
         every = job.snapshot_every
@@ -171,23 +180,31 @@ class NetworkNode(NodeShell):
                 return None, tc.version, tc.k
             t1 = time.perf_counter()
             self.clock = self.clock or t1  # from the first presentation ...
-            step = tc.step(TrainBatch(split.X_train[msg.sample_ids], msg.sample_ids, msg.labels, msg.epoch,
-                                      msg.to_raster()))
-            t2 = time.perf_counter()
-            if not self.report_batch(msg, step, cfg.dt, job):
-                return None, tc.version, tc.k
-            if tc.lockstep and (tc.k // every > step.first // every or tc.k == n_train):  # the learner checks
-                self.send(self.to_learner, Control(run=self.run_id, seq=tc.k, sender=self.name, command="digest",
-                                                   args={"version": tc.version, "digest": plastic_digest(tc.plastic)}))
-            self.staleness.append(step.first + np.arange(len(msg.sample_ids)) - step.versions)
-            t3 = time.perf_counter()
-            # Async: whatever has arrived, waiting only if the learner fell more than one
-            # batch behind (or, at the end, for the last update).
-            if not tc.lockstep and not self.adopt_newest(tc, tc.k - job.batch if tc.k < n_train else n_train, job):
-                return None, tc.version, tc.k
-            t4 = time.perf_counter()
-            for name, d in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                spent[name] += d
+            whole = TrainBatch(split.X_train[msg.sample_ids], msg.sample_ids, msg.labels, msg.epoch, msg.to_raster())
+            # Lock-step: the message at once. Async: ``async_lag`` samples per round trip
+            # to the learner, so the synapses lag by ``async_lag`` to twice that.
+            size = len(whole.ids) if tc.lockstep else job.async_lag
+            for lo in range(0, len(whole.ids), size):
+                b = whole.rows(slice(lo, lo + size))
+                t1 = time.perf_counter()
+                step = tc.step(b)
+                t2 = time.perf_counter()
+                if not self.report_batch(b, step, cfg.dt, job):
+                    return None, tc.version, tc.k
+                if tc.lockstep and (tc.k // every > step.first // every or tc.k == n_train):  # the learner checks
+                    self.send(self.to_learner, Control(
+                        run=self.run_id, seq=tc.k, sender=self.name, command="digest",
+                        args={"version": tc.version, "digest": plastic_digest(tc.plastic)}))
+                self.staleness.append(step.first + np.arange(len(b.ids)) - step.versions)
+                t3 = time.perf_counter()
+                # Async: whatever has arrived, waiting only if the learner fell more than
+                # one round behind (or, at the end, for the last update).
+                if not tc.lockstep and not self.adopt_newest(tc, tc.k - size if tc.k < n_train else n_train, job):
+                    return None, tc.version, tc.k
+                t4 = time.perf_counter()
+                for name, d in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                    spent[name] += d
+                t0 = t4
             self.status = {"trained": tc.k, "weight_version": tc.version}
         self.clock = time.perf_counter() - (self.clock or time.perf_counter())  # ... to the last update
         if n_train > start:
@@ -195,7 +212,7 @@ class NetworkNode(NodeShell):
                           ", ".join(f"{k} {1e3 * v / (n_train - start):.3f}" for k, v in spent.items()))
         return tc.current, tc.version, n_train
 
-    def report_batch(self, msg: SpikeBatch, step: TrainStep, dt: float, job: PipelineJob) -> bool:
+    def report_batch(self, b: TrainBatch, step: TrainStep, dt: float, job: PipelineJob) -> bool:
         """One batch of presented training samples: its rasters to the learner first (so
         it learns while this node reports), its predictions to the controller, everything
         to the bus; one message each. False if the learner took nothing for ``stall_s``."""
@@ -203,15 +220,14 @@ class NetworkNode(NodeShell):
         shown = SpikeBatch.from_raster(
             np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
             run=self.run_id, seq=step.first, sender=self.name, population=PRESENTATION, dt=dt,
-            sample_ids=msg.sample_ids, labels=msg.labels, epoch=msg.epoch, attempt=step.attempts,
-            weight_version=step.versions)
+            sample_ids=b.ids, labels=b.labels, epoch=b.epoch, attempt=step.attempts, weight_version=step.versions)
         if not self.send_within(self.to_learner, shown, job.stall_s, "the learner took no presentation"):
             return False
-        p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=msg.sample_ids,
-                       labels=msg.labels, predicted=step.predicted, counts=res.output_counts(),
+        p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=b.ids,
+                       labels=b.labels, predicted=step.predicted, counts=res.output_counts(),
                        weight_version=step.versions, phase="train")
         self.send(self.results, p)
-        traced = np.flatnonzero((step.first + np.arange(len(msg.sample_ids))) % job.trace_every == 0)
+        traced = np.flatnonzero((step.first + np.arange(len(b.ids))) % job.trace_every == 0)
         self.publish_sample(shown, res, p, traced)
         return True
 

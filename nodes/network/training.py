@@ -10,9 +10,14 @@ free output's predictions. How the weights move depends on the mode:
   critical path, exactly as the in-process trainer calls it. The pipeline's result is
   therefore the trainer's bit for bit; the learner node replays the same presentations
   beside it and checks a digest of its weights against this one (``plastic_digest``).
-- ``async``: the whole batch is presented at once with the newest weights the learner
-  sent (``adopt``), padded to one compiled shape. The weights are stale by however many
-  presentations the learner has not sent back yet; each presentation records its version.
+- ``async``: each sample is presented with the newest weights the learner sent
+  (``adopt``): the synapses are stale by however many presentations the learner has not
+  sent back yet, and each presentation records that version. The adaptive threshold
+  (``theta``) is the neuron's own state and stays current: homeostasis is applied here
+  after every sample, by the learner's rule, so the competition between hidden neurons
+  sees every earlier winner (presenting a batch with one stale threshold lets the same
+  neuron win it all). It is the same function of the hidden spike counts the learner
+  applies, so the learner's ``theta`` of a version is this one's.
 
 No sockets here: the network node's shell receives, calls ``step`` and sends.
 """
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nodes.learner.core import LearnerCore, Plastic, apply_plastic, plastic_of, training_progress
+from nodes.learner.core import LearnerCore, Plastic, apply_plastic, homeostasis, plastic_of, training_progress
 from nodes.network.core import NetworkCore, SimResult
 from nodes.network.params import NetParams
 from nodes.network.present import present
@@ -40,6 +45,9 @@ class TrainBatch:
     labels: np.ndarray  # (B,)
     epoch: int  # absolute epoch (a continued model's count goes on)
     spikes: np.ndarray  # (B, T, n_channels) the encoder's trains
+
+    def rows(self, sel: slice) -> "TrainBatch":
+        return TrainBatch(self.X[sel], self.ids[sel], self.labels[sel], self.epoch, self.spikes[sel])
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,13 @@ class TrainingCore:
     plastic part with its version, the running-accuracy generator, the training index."""
 
     def __init__(self, core: NetworkCore, params: NetParams, learning: LearningConfig, seed: int,
-                 per_epoch: int, first_epoch: int, mode: str, batch: int, n_trace: int,
+                 per_epoch: int, first_epoch: int, mode: str, n_trace: int,
                  rng: np.random.Generator, start: int = 0, plastic: Plastic | None = None) -> None:
         self.core, self.params, self.seed = core, params, seed
         self.per_epoch, self.first_epoch = per_epoch, first_epoch
         self.lockstep = mode == "lockstep"
-        self.batch, self.n_trace, self.rng = batch, n_trace, rng
+        self.n_trace, self.rng = n_trace, rng
+        self.learning = learning
         self.learner = LearnerCore(core.cfg, learning, params) if self.lockstep else None
         self.plastic = plastic if plastic is not None else plastic_of(params)
         self.k = start  # training presentations made so far
@@ -80,11 +89,30 @@ class TrainingCore:
         return apply_plastic(self.params, self.plastic)
 
     def adopt(self, plastic: Plastic, version: int) -> None:
-        """Async: act with the learner's newer weights from now on."""
-        self.plastic, self.version = plastic, version
+        """Async: act with the learner's newer synapses from now on (the threshold stays
+        this node's own, ahead of the learner's)."""
+        self.plastic, self.version = Plastic(plastic.w_ih, self.plastic.theta, plastic.w_ho), version
 
     def step(self, b: TrainBatch) -> TrainStep:
-        return self._lockstep(b) if self.lockstep else self._together(b)
+        return self._lockstep(b) if self.lockstep else self._stale(b)
+
+    def _stale(self, b: TrainBatch) -> TrainStep:
+        parts, attempts, predicted = [], [], []
+        first = self.k
+        theta = np.asarray(self.plastic.theta, np.float32)
+        for j in range(len(b.ids)):
+            res, att = present(self.core, apply_plastic(self.params, Plastic(self.plastic.w_ih, theta,
+                                                                                self.plastic.w_ho)),
+                               b.X[j:j + 1], self.seed, b.epoch, b.ids[j:j + 1], b.labels[j:j + 1],
+                               n_trace=self.n_trace, spikes=b.spikes[j:j + 1])
+            predicted.append(classify(res.output_counts(), self.rng)[0])
+            theta = homeostasis(theta, res.hidden_counts()[0], self.learning)
+            self.k += 1
+            parts.append(res)
+            attempts.append(att[0])
+        self.plastic = Plastic(self.plastic.w_ih, theta, self.plastic.w_ho)
+        return TrainStep(concat_results(parts), np.asarray(attempts, np.int64),
+                         np.full(len(b.ids), self.version, np.int64), np.asarray(predicted, np.int64), first)
 
     def _lockstep(self, b: TrainBatch) -> TrainStep:
         parts, attempts, versions, predicted = [], [], [], []
@@ -103,14 +131,3 @@ class TrainingCore:
             attempts.append(att[0])
         return TrainStep(concat_results(parts), np.asarray(attempts, np.int64), np.asarray(versions, np.int64),
                          np.asarray(predicted, np.int64), first)
-
-    def _together(self, b: TrainBatch) -> TrainStep:
-        n = len(b.ids)
-        rows = np.minimum(np.arange(max(self.batch, n)), n - 1)  # padded: one compiled shape
-        res, att = present(self.core, self.current, b.X[rows], self.seed, b.epoch, b.ids[rows], b.labels[rows],
-                           n_trace=self.n_trace, spikes=b.spikes[rows])
-        res = SimResult(*(None if a is None else a[:n] for a in res._fields()))
-        first = self.k
-        self.k += n
-        return TrainStep(res, np.asarray(att[:n], np.int64), np.full(n, self.version, np.int64),
-                         classify(res.output_counts(), self.rng).astype(np.int64), first)

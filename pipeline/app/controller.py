@@ -162,7 +162,11 @@ class Controller:
             node["lost"] = False
             self.log.info("%s is back", ident)
         if isinstance(msg, Heartbeat):
-            node["status"] = msg.status
+            progress = {k: v for k, v in msg.status.items() if k != "dropped"} if isinstance(msg.status, dict) else {}
+            if progress != node.get("progress"):
+                node["progress"] = progress
+                self.progressed = time.monotonic()
+            node["status"] = msg.status if isinstance(msg.status, dict) else {}
         elif isinstance(msg, Control) and msg.command == "hello":
             if self.job and ident in self.participants:  # restarted: it knows nothing of the job
                 self.restarted.add(ident)
@@ -176,6 +180,7 @@ class Controller:
             self.on_validated(msg.args)
         elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.wire_run:
             self.done[ident] = msg.args
+            self.progressed = time.monotonic()
             self.log.info("%s finished job %s", ident, msg.run)
         elif isinstance(msg, WeightUpdate) and self.job and msg.run == self.job.wire_run:
             if node.get("role") == "learner":  # a checkpoint: what a recovery resumes from
@@ -299,6 +304,18 @@ class Controller:
                 out.append(ident)
         return out
 
+    def stalled(self) -> str | None:
+        """No wait without a deadline: a job whose nodes all stood still for ``stall_s``
+        (no status moved, none finished; a node compiling says so and is not standing
+        still) fails, naming the nodes it waits for and where they stopped."""
+        if time.monotonic() - self.progressed <= self.job.stall_s:
+            return None
+        waiting = [i for i in self.participants if i not in self.done]
+        if any(self.nodes.get(i, {}).get("status", {}).get("phase") == "compiling" for i in waiting):
+            return None
+        where = "; ".join(f"{i} at {self.nodes.get(i, {}).get('progress') or 'its start'}" for i in waiting)
+        return f"no progress for {self.job.stall_s:.0f} s, waiting for {where or 'nothing'}"
+
     def roles_up(self) -> dict[str, list[str]]:
         now = time.monotonic()
         up: dict[str, list[str]] = {}
@@ -339,6 +356,7 @@ class Controller:
         self.recoveries = 0
         self.validation: dict[str, float] | None = None  # the latest validator result
         self.validation_sent = 0.0
+        self.progressed = time.monotonic()  # any node's status changing, or one finishing
         self.log.info("all nodes up; starting %s job %s (%s, %d network worker%s)", self.job.kind, self.job.run,
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
@@ -420,6 +438,8 @@ class Controller:
             "test_predictions": self.tally.n_tested, "test_unique": self.tally.n_unique,
             "train_running_accuracy": self.tally.running_accuracy,
             "validation": self.validation,
+            # Async: presentations each training sample's weights had not yet learned from.
+            "staleness": net.get("staleness"),
             "dropped": {"controller": dict(self.dropped),
                         **{i: n["status"].get("dropped", {}) for i, n in self.nodes.items()}},
         }
@@ -490,6 +510,9 @@ class Controller:
                 self.begin_recovery(f"node lost: {', '.join(running_lost or restarted)}")
                 continue
             failed.update(restarted)
+            stalled = self.stalled()
+            if stalled and not failed:
+                failed["controller"] = stalled
             if running_lost or failed:
                 self.finish_job(f"node lost: {', '.join(running_lost)}" if running_lost else
                                 "; ".join(f"{i}: {e}" for i, e in failed.items()))

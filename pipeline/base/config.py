@@ -309,6 +309,10 @@ class JobConfig(Section):
     mode: str = knob("lockstep", "pipeline mode: lockstep reproduces `byob train`, async never waits",
                      choices=("lockstep", "async"))
     snapshot_every: int = knob(100, "pipeline weight snapshots every this many samples", ge=1)
+    batch: int = knob(16, "pipeline training presentations per message (lock-step results do not depend on it)",
+                      ge=1, le=256)
+    async_lag: int = knob(4, "async pipeline: presentations per round trip to the learner; the synapses lag by "
+                             "this to twice this many", ge=1, le=256)
 
 
 @dataclass(frozen=True)

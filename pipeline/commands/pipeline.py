@@ -40,7 +40,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     _check_data(config)
     j = config.job
     job = {"epochs": j.epochs, "samples": j.samples, "seed": j.seed, "split_seed": j.split_seed,
-           "mode": j.mode, "model_dir": a.model_dir, "snapshot_every": j.snapshot_every,
+           "mode": j.mode, "model_dir": a.model_dir, "snapshot_every": j.snapshot_every, "batch": j.batch,
+           "async_lag": j.async_lag,
            "config": config.to_dict()}
     code, result = run_pipeline(job, a.exit_when_done,
                                 env={"BYOB_STORE": a.store, "BYOB_RECORD": "0" if a.no_record else "1",
@@ -98,7 +99,8 @@ def cmd_submit(a: argparse.Namespace) -> int:
     _check_data(config)
     j = config.job
     job = {"epochs": j.epochs, "samples": j.samples, "seed": j.seed, "split_seed": j.split_seed,
-           "mode": j.mode, "model_dir": str(Path(a.model_dir).resolve()),
+           "mode": j.mode, "batch": j.batch, "async_lag": j.async_lag,
+           "model_dir": str(Path(a.model_dir).resolve()),
            "model": str(Path(a.model).resolve()) if a.model else None, "config": config.to_dict()}
     r = ask_controller(a.kind, **job)
     emit(r, a.json, [f"queued {a.kind} job {r['run']} (position {r['position']}); "

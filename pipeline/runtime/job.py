@@ -29,10 +29,12 @@ class PipelineJob:
     snapshot_every: int = 100  # the learner publishes its weights every this many samples
     trace_neurons: int = 4  # hidden neurons whose membrane potential is published
     trace_every: int = 10  # ... for every this many training samples (the heaviest messages)
-    # Training presentations per message on the spikes, plasticity and weights links; in
-    # async mode also per presentation call and per learner dispatch (the weights lag by
-    # about this many presentations). Lock-step results do not depend on it.
+    # Training presentations per message from the encoder and, in lock-step, to the
+    # learner; lock-step results do not depend on it.
     batch: int = 16
+    # Async: presentations per round trip to the learner (one message of presentations,
+    # one update back); the synapses lag by this to twice this many presentations.
+    async_lag: int = 4
     # No wait without a deadline: a node that waits this long for a message the job needs
     # (input, presentations, weights), or a job whose nodes all stand still this long,
     # fails the job with the reason.
@@ -71,8 +73,8 @@ class PipelineJob:
             raise ValueError("resume_from and incarnation must be >= 0")
         if job.snapshot_every < 1 or job.trace_neurons < 0 or job.trace_every < 1:
             raise ValueError("snapshot_every must be >= 1 and trace_neurons >= 0")
-        if not 1 <= job.batch <= MAX_BATCH:
-            raise ValueError(f"batch must be 1..{MAX_BATCH}, got {job.batch!r}")
+        if not 1 <= job.batch <= MAX_BATCH or not 1 <= job.async_lag <= MAX_BATCH:
+            raise ValueError(f"batch and async_lag must be 1..{MAX_BATCH}, got {job.batch!r}, {job.async_lag!r}")
         if not 0 < job.stall_s <= 3600:
             raise ValueError(f"stall_s must be a number of seconds in (0, 3600], got {job.stall_s!r}")
         if job.config is not None:

@@ -252,7 +252,7 @@ def test_spike_batches_must_be_integer_event_lists():
     h["arrays"][3][1] = "float64"  # steps: in range, but not indices
     steps = np.frombuffer(good[4], np.int32).astype(np.float64) + 0.5
     with pytest.raises(MessageError) as e:
-        decode([msgpack.packb(h), *good[1:4], steps.tobytes(), good[5]])
+        decode([msgpack.packb(h), *good[1:4], steps.tobytes(), *good[5:]])
     assert e.value.reason == "bad-dtype"
 
 
