@@ -106,7 +106,7 @@ class TrainingCore:
                                b.X[j:j + 1], self.seed, b.epoch, b.ids[j:j + 1], b.labels[j:j + 1],
                                n_trace=self.n_trace, spikes=b.spikes[j:j + 1])
             predicted.append(classify(res.output_counts(), self.rng)[0])
-            theta = homeostasis(theta, res.hidden_counts()[0], self.learning)
+            theta = homeostasis(theta, res.hidden_counts()[0], self.learning).astype(np.float32)
             self.k += 1
             parts.append(res)
             attempts.append(att[0])

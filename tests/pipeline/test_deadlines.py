@@ -2,8 +2,9 @@
 (``tests/pipeline/faulty.py``) ends the job within 10 s of striking, with the reason in
 the job's JSON result and the controller's exit code, instead of hanging. The tests
 synchronise on the faulty node's ``FAULT INJECTED`` line and on the controller's result
-line, never on a fixed sleep; each job is long enough (3 epochs) to still be running
-when its fault strikes, which the assertions check."""
+line, never on a fixed sleep. Each fault strikes inside a running job by construction
+(at the third message or the 48th presentation of a 3-epoch job: the node that injects
+it is taking part in the job)."""
 
 from __future__ import annotations
 
@@ -43,15 +44,19 @@ def run_with_fault(tmp_path, fault: str, mode: str) -> tuple[dict, float, Proc]:
                 n.p.kill()
 
 
-@pytest.mark.parametrize("fault,mode,reason", [
-    ("learner-stuck", "lockstep", "no progress"),
-    ("learner-nan", "async", "invalid weight update (bad-value"),
-    ("learner-shape", "async", "invalid weight update (bad-shape"),
-    ("learner-version", "async", "invalid weight update (bad-version"),
-    ("network-drop", "lockstep", "never arrived"),
+@pytest.mark.parametrize("fault,mode,reasons", [
+    # whichever deadline strikes first: the network's full queue to the learner, or the
+    # controller seeing every node stand still
+    ("learner-stuck", "lockstep", ("learner took no presentation for", "no progress for")),
+    ("learner-stuck", "async", ("no weight update for", "learner took no presentation for", "no progress for")),
+    ("learner-nan", "async", ("invalid weight update (bad-value",)),
+    ("learner-shape", "async", ("invalid weight update (bad-shape",)),
+    ("learner-version", "async", ("invalid weight update (bad-version",)),
+    ("network-drop", "lockstep", ("presentation 32 never arrived",)),
+    ("network-drop", "async", ("presentation 8 never arrived", "no weight update for")),
 ])
-def test_an_injected_fault_ends_the_job_with_its_reason_within_10_s(tmp_path, fault, mode, reason):
+def test_an_injected_fault_ends_the_job_with_its_reason_within_10_s(tmp_path, fault, mode, reasons):
     res, took, _ = run_with_fault(tmp_path, fault, mode)
-    assert reason in res["error"], res["error"]
+    assert any(r in res["error"] for r in reasons), res["error"]
     assert took < 10.0, f"the job ended {took:.1f} s after the fault"
-    assert res["model"] is None  # the fault hit a live job: nothing was saved
+    assert not res["ok"] and res["run"]
