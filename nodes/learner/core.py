@@ -122,6 +122,21 @@ def _compiled_update_joined(net: NetworkConfig, learn: LearningConfig, cap: int 
     return jax.jit(joined)
 
 
+@lru_cache(maxsize=8)
+def _compiled_update_many(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIVE_CAP):
+    """K presentations (K, T, n_channels + n_hidden + 2 n_output) learned from in order in
+    one program (a scan of the one-sample update): one dispatch per message."""
+    def many(st, mask, delay, rasters, scales):
+        edges = np.cumsum([net.n_channels, net.n_hidden, net.n_output])
+
+        def one(state, xs):
+            raster, scale = xs
+            pre, hidden, free, taught = jnp.split(raster, edges, axis=1)
+            return _update_impl(net, learn, cap, state, mask, delay, pre, hidden, free, taught, scale), None
+        return jax.lax.scan(one, st, (rasters, scales))[0]
+    return jax.jit(many)
+
+
 def _deltas(n: NetworkConfig, lc: LearningConfig, arrived: jax.Array, hidden: jax.Array, free: jax.Array,
             taught: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.Array]:
     """STDP change of input->hidden (n_input, h) and the teacher rule's change of
@@ -175,6 +190,7 @@ class LearnerCore:
         self.delay = jnp.asarray(params.delay_ih)
         self._update = _compiled_update(net, learn, cap)
         self._update_joined = _compiled_update_joined(net, learn, cap)
+        self._update_many = _compiled_update_many(net, learn, cap)
 
     def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
                taught: jax.Array, progress: float = 0.0) -> Plastic:
@@ -191,6 +207,12 @@ class LearnerCore:
         n = self.net
         pre, hidden, free, taught = np.split(raster, np.cumsum([n.n_channels, n.n_hidden, n.n_output]), axis=1)
         return self.update(st, pre, hidden, free, taught, progress)
+
+    def update_many(self, st: Plastic, rasters: np.ndarray, progress: np.ndarray) -> Plastic:
+        """``update_joined`` of K presentations (K, T, n) in order, ``progress`` (K,) each's,
+        in one dispatch."""
+        scales = np.array([rate_scale(self.learn, float(p)) for p in progress], np.float32)
+        return self._update_many(st, self.mask, self.delay, rasters, scales)
 
     def update_joined(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
         """``update`` of one presentation given as the input, hidden, free and taught
