@@ -48,8 +48,10 @@ class LearnerNode(NodeShell):
         cfg = Config()
         params = init_params(cfg.network, 0)
         n = cfg.network
-        LearnerCore(n, cfg.learning, params).update_presentation(
-            plastic_of(params), np.zeros((n.n_steps, n.n_channels + n.n_hidden + 2 * n.n_output), bool))
+        core, width = LearnerCore(n, cfg.learning, params), n.n_channels + n.n_hidden + 2 * n.n_output
+        core.update_presentation(plastic_of(params), np.zeros((n.n_steps, width), bool))  # lock-step
+        k = PipelineJob().async_lag
+        core.update_many(plastic_of(params), np.zeros((k, n.n_steps, width), bool), np.zeros(k))  # async
 
     def step(self) -> None:
         events = dict(self.poller.poll(100))
@@ -122,6 +124,11 @@ class LearnerNode(NodeShell):
                             samples_seen=self.version, w_ih=np.asarray(self.plastic.w_ih),
                             theta=np.asarray(self.plastic.theta), w_ho=np.asarray(self.plastic.w_ho))
 
+    def checkpoint(self) -> None:
+        update = self.snapshot()
+        self.publish(update)
+        self.send(self.control, update)  # the controller keeps it to resume from
+
     def fail(self, reason: str) -> None:
         self.log.error("job %s: %s; giving the job up", self.run_id, reason)
         self.tell("done", error=reason)
@@ -152,17 +159,23 @@ class LearnerNode(NodeShell):
         # Presentations are learned from strictly in order.
         while self.job is not None and self.version in self.pending:
             batch = self.pending.pop(self.version)
-            for raster in batch.to_raster():  # POPULATIONS side by side
-                e, k = divmod(self.version, self.per_epoch)
-                self.plastic = self.core.update_presentation(
-                    self.plastic, raster, training_progress(self.first_epoch + e, k, self.per_epoch))
-                self.version += 1
-                if self.version % self.job.snapshot_every == 0 or self.version == self.total:
-                    update = self.snapshot()
-                    self.publish(update)
-                    self.send(self.control, update)  # the controller keeps it to resume from
-            if self.job.mode == "async":
+            rasters = batch.to_raster()  # POPULATIONS side by side
+            progress = [training_progress(self.first_epoch + e, k, self.per_epoch)
+                        for e, k in (divmod(v, self.per_epoch) for v in range(self.version, self.version + len(rasters)))]
+            if self.job.mode == "async":  # the whole message in one dispatch
+                before = self.version
+                self.plastic = self.core.update_many(self.plastic, rasters, np.asarray(progress))
+                self.version += len(rasters)
+                if self.version // self.job.snapshot_every > before // self.job.snapshot_every \
+                        or self.version == self.total:
+                    self.checkpoint()
                 self.send(self.out, self.snapshot())
+            else:  # sample by sample, as the network ran it: checkpoints at exact versions
+                for raster, p in zip(rasters, progress):
+                    self.plastic = self.core.update_presentation(self.plastic, raster, p)
+                    self.version += 1
+                    if self.version % self.job.snapshot_every == 0 or self.version == self.total:
+                        self.checkpoint()
             self.progressed = time.monotonic()
             self.status = {"learned": self.version}
             self.check_digests()

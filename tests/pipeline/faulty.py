@@ -5,6 +5,7 @@ synchronises on that event rather than on the clock.
 
 - ``learner-stuck``: the learner's main thread blocks for good after 48 presentations
   while its heartbeat thread lives on (a deadlock, not a crash);
+- ``learner-drift``: in lock-step its replica of the weights drifts by one float32 step;
 - ``learner-nan`` / ``learner-shape`` / ``learner-version``: in async mode its second
   update carries NaN weights, a wrong shape, or a version ahead of what was presented;
 - ``network-drop``: the training worker never sends its third presentation message.
@@ -30,6 +31,16 @@ class StuckLearner(LearnerNode):
             self.log.warning("%s: the main thread blocks for good", INJECTED)
             threading.Event().wait()
         super().collect(msg)
+
+
+class DriftingLearner(LearnerNode):
+    def collect(self, msg):
+        super().collect(msg)
+        if 40 <= self.version < 40 + self.job.batch:  # one weight off by one float32 step
+            w = np.array(self.plastic.w_ih)
+            w[0, 0] = np.nextafter(w[0, 0], np.float32(1))
+            self.plastic = dataclasses.replace(self.plastic, w_ih=w)
+            self.log.warning("%s: the replica drifted at version %d", INJECTED, self.version)
 
 
 class BadUpdateLearner(LearnerNode):
@@ -62,6 +73,8 @@ class DroppingNetwork(NetworkNode):
 def main(fault: str) -> int:
     if fault == "learner-stuck":
         return StuckLearner().serve()
+    if fault == "learner-drift":
+        return DriftingLearner().serve()
     if fault.startswith("learner-"):
         node = BadUpdateLearner()
         node.fault = fault.removeprefix("learner-")

@@ -49,6 +49,7 @@ def run_with_fault(tmp_path, fault: str, mode: str) -> tuple[dict, float, Proc]:
     # controller seeing every node stand still
     ("learner-stuck", "lockstep", ("learner took no presentation for", "no progress for")),
     ("learner-stuck", "async", ("no weight update for", "learner took no presentation for", "no progress for")),
+    ("learner-drift", "lockstep", ("replica differs from the network's weights at version 112",)),
     ("learner-nan", "async", ("invalid weight update (bad-value",)),
     ("learner-shape", "async", ("invalid weight update (bad-shape",)),
     ("learner-version", "async", ("invalid weight update (bad-version",)),
