@@ -14,12 +14,13 @@ import json
 import math
 import os
 import re
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -64,36 +65,46 @@ class Model:
         }
 
 
-def new_name(model_dir: Path, now: datetime | None = None) -> Path:
+def new_name(model_dir: Path, now: datetime | None = None, k: int = 0) -> Path:
+    """The ``k``-th candidate name of a model saved at ``now``: stdp_model_STAMP[_k].npz."""
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
-    path = model_dir / f"stdp_model_{stamp}.npz"
-    k = 1
-    while path.exists():
-        path = model_dir / f"stdp_model_{stamp}_{k}.npz"
-        k += 1
-    return path
+    return model_dir / (f"stdp_model_{stamp}.npz" if k == 0 else f"stdp_model_{stamp}_{k}.npz")
+
+
+def write_new(model_dir: Path, write: Callable[[BinaryIO], None], now: datetime | None = None) -> Path:
+    """A new model file in ``model_dir`` with the bytes ``write`` puts in it, under the first
+    free timestamped name. Written whole under a temporary name, then linked to the new
+    name, which fails if another writer took it first: two saves in the same second (two
+    processes, or a sweep's workers) never overwrite each other, and no reader ever sees a
+    half-written model."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".stdp_model.tmp-{os.getpid()}-{threading.get_ident()}"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        for k in range(10_000):
+            path = new_name(model_dir, now, k)
+            try:
+                os.link(tmp, path)  # atomic and exclusive: fails if the name exists
+                return path
+            except FileExistsError:
+                continue
+        raise ModelFileError(f"{model_dir}: no free model name for {now or datetime.now():%Y-%m-%d %H:%M:%S}")
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def save_model(model: Model, model_dir: str | Path, now: datetime | None = None) -> Path:
-    """Write ``model`` under a new timestamped name in ``model_dir``; returns the path."""
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
+    """Write ``model`` under a new timestamped name in ``model_dir`` (``write_new``)."""
     now = now or datetime.now()
     model.created = now.isoformat(timespec="seconds")
-    path = new_name(model_dir, now)
     meta = json.dumps(model.meta(), sort_keys=True).encode()
     arrays = {k: np.asarray(v) for k, v in model.params.arrays().items()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, __meta__=np.frombuffer(meta, np.uint8), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    model.path = path
-    return path
+    model.path = write_new(Path(model_dir), lambda f: np.savez_compressed(
+        f, __meta__=np.frombuffer(meta, np.uint8), **arrays), now)
+    return model.path
 
 
 def _declared(path: Path, z: np.lib.npyio.NpzFile, name: str) -> tuple[tuple[int, ...], np.dtype]:

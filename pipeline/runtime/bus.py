@@ -33,7 +33,9 @@ class BusHub:
         # Bind here, in the caller's thread, so an address in use fails loudly and early.
         self._in = open_socket(ctx, "publish", "hub")
         self._bus = open_socket(ctx, "bus", "hub")
-        self._bus.setsockopt(zmq.XPUB_VERBOSE, 1)  # every subscriber's subscription, not just the first
+        # Every subscriber's subscription and unsubscription, not just the first and last:
+        # once the last viewer leaves, the count falls to zero and the nodes stop publishing.
+        self._bus.setsockopt(zmq.XPUB_VERBOSER, 1)
         self._rec = open_socket(ctx, "record", "hub") if record else None
         self._thread = threading.Thread(target=self._forward, name="bus-hub", daemon=True)
 
@@ -54,7 +56,7 @@ class BusHub:
                 events = dict(poller.poll(100))
                 if self._bus in events:  # b"\x01" + topic: subscribe, b"\x00": unsubscribe
                     sub = self._bus.recv()
-                    self.subscribers += 1 if sub[:1] == b"\x01" else -1
+                    self.subscribers = max(0, self.subscribers + (1 if sub[:1] == b"\x01" else -1))
                 if self._in not in events:
                     continue
                 frames = self._in.recv_multipart(copy=False)

@@ -142,3 +142,24 @@ def test_missing_file(tmp_path):
 def test_no_temp_file_left_behind(tmp_path, model):
     save_model(model, tmp_path)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_saves_in_the_same_second_never_overwrite_each_other(tmp_path):
+    """Many threads save at the very same timestamp: every model gets a file of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import datetime
+
+    from nodes.network.params import init_params
+    from pipeline.base.config import Config
+    from store.models import Model, load_model, save_model
+
+    now = datetime(2026, 12, 6, 12, 0, 0)
+
+    def save(seed: int):
+        cfg = Config()
+        return save_model(Model(params=init_params(cfg.network, seed), config=cfg, seed=seed), tmp_path, now)
+
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(save, range(16)))
+    assert len(set(paths)) == 16 and sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)
+    assert sorted(load_model(p).seed for p in paths) == list(range(16))

@@ -9,7 +9,6 @@ so the catalog holds each trial once.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -43,21 +42,10 @@ def _fresh(root: zarr.Group, run: str) -> RunWriter:
 
 
 def write_model(data: bytes, model_dir: Path) -> Path:
-    """A trial's model file under a new timestamped name, written atomically."""
-    from store.models import new_name
+    """A trial's model file under a new timestamped name, written atomically and exclusively."""
+    from store.models import write_new
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    path = new_name(model_dir)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_new(model_dir, lambda f: f.write(data))
 
 
 def record_trial(root: zarr.Group, spec: SweepSpec, number: int, params: dict[str, Any], r: dict[str, Any],
