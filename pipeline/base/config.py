@@ -149,14 +149,22 @@ class Section:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
 
+# Bounds that keep every legal brain storable and sendable: the run store keeps spike steps
+# and neuron indices as uint16, and the learned weights travel in one message of at most
+# 64 MiB (pipeline/base/messages.py: MAX_MESSAGE_BYTES).
+MAX_STEPS = 65_535
+MAX_POPULATION = 65_535
+MAX_WEIGHT_BYTES = 48 << 20
+
+
 @dataclass(frozen=True)
 class NetworkConfig(Section):
     """Architecture and dynamics of the spiking network (SEED.md's parameters)."""
 
     SECTION = "network"
-    n_input: int = knob(64, "input channels (pixels); follows the data", ge=1, arch=True)
-    n_hidden: int = knob(200, "hidden LIF neurons", ge=1, arch=True)
-    n_output: int = knob(10, "output neurons, one per class; follows the data", ge=2, arch=True)
+    n_input: int = knob(64, "input channels (pixels); follows the data", ge=1, le=MAX_POPULATION // 2, arch=True)
+    n_hidden: int = knob(200, "hidden LIF neurons", ge=1, le=MAX_POPULATION, arch=True)
+    n_output: int = knob(10, "output neurons, one per class; follows the data", ge=2, le=MAX_POPULATION, arch=True)
     image_shape: tuple[int, int] = knob((8, 8), "height and width of an input image; follows the data",
                                         ge=1, arch=True)
     dt: float = knob(0.5, "simulation time step", unit="ms", gt=0, le=10, arch=True)
@@ -236,6 +244,15 @@ class NetworkConfig(Section):
             raise ConfigError("network.delay_ih", f"{list(self.delay_ih)}: min is above max")
         if self.V_th <= self.V_reset or self.V_th <= self.V_rest:
             raise ConfigError("network.V_th", f"{self.V_th} must lie above V_rest and V_reset")
+        steps = max(self.n_steps, int(round(self.t_present * self.test_factor / self.dt)))
+        if steps > MAX_STEPS:
+            raise ConfigError("network.t_present", f"{self.t_present} ms x test_factor {self.test_factor} at dt "
+                              f"{self.dt} ms is {steps} steps; at most {MAX_STEPS} fit the run store's step column: "
+                              "shorten t_present or test_factor, or take a larger dt")
+        if self.n_channels * self.n_hidden * 4 > MAX_WEIGHT_BYTES:
+            raise ConfigError("network.n_hidden", f"{self.n_hidden} hidden neurons x {self.n_channels} input "
+                              f"channels is {self.n_channels * self.n_hidden * 4 / 2**20:.0f} MiB of weights; at most "
+                              f"{MAX_WEIGHT_BYTES >> 20} MiB travel in one message: use fewer neurons or inputs")
         if self.image_shape[0] * self.image_shape[1] != self.n_input:
             raise ConfigError("network.image_shape", f"{list(self.image_shape)} holds "
                               f"{self.image_shape[0] * self.image_shape[1]} pixels, but n_input is "

@@ -217,3 +217,16 @@ def test_continuing_refuses_architecture_changes_and_records_learning_changes(tm
     assert m.config.learning.A_post == 0.01 and m.config.network.n_hidden == 30  # its own brain, one change
     assert m.history[-1]["config_changes"] == {"learning.A_post": [0.025, 0.01]}
     assert "config_changes" not in m.history[0]
+
+
+@pytest.mark.parametrize("changes,key", [
+    ({"dt": 0.01, "t_present": 700.0, "tau_ref": 1.0}, "network.t_present"),  # 280,000 test steps: uint16 would wrap
+    ({"n_hidden": 65_536}, "network.n_hidden"),  # a neuron index beyond uint16
+    ({"n_hidden": 60_000, "n_input": 784, "image_shape": (28, 28)}, "network.n_hidden"),  # 180 MiB of weights
+])
+def test_brains_the_store_or_the_wire_cannot_hold_are_refused_at_configuration(changes, key):
+    from pipeline.base.config import ConfigError, NetworkConfig
+
+    with pytest.raises(ConfigError) as e:
+        NetworkConfig(**changes)
+    assert e.value.key == key
