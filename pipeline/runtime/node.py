@@ -31,6 +31,7 @@ from pipeline.runtime.wiring import open_socket
 HEARTBEAT_S = 0.5
 GIL_SWITCH_S = 2e-4  # see NodeShell.__init__
 HB_SUFFIX = "#hb"
+OUTBOX_ITEMS = 256  # batches of messages waiting for the publisher thread
 
 
 def setup_logging(name: str) -> logging.Logger:
@@ -71,7 +72,9 @@ class NodeShell:
         self.run_id = ""
         self.seq = 0
         self.bus_seq = 0  # a sequence of its own, so a viewer can count what it missed
-        self._outbox: queue.Queue = queue.Queue()
+        # Bounded: a bus (recorder) slower than the node makes ``publish`` wait rather
+        # than let the queue of messages to publish grow without limit.
+        self._outbox: queue.Queue = queue.Queue(maxsize=OUTBOX_ITEMS)
         self._publisher: threading.Thread | None = None
         self.dropped: Counter[str] = Counter()
         self.rejects = RejectLog(self.log)  # bad input: a few lines, then a summary every 10 s

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import zmq
 
+from pipeline.base.messages import MAX_MESSAGE_BYTES
 from pipeline.runtime import security
 
 
@@ -102,6 +103,9 @@ def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | Non
     sock.setsockopt(zmq.SNDHWM, link.hwm)
     sock.setsockopt(zmq.RCVHWM, link.hwm)
     sock.setsockopt(zmq.LINGER, 2000 if link.policy == "lossless" else 0)
+    # No frame larger than the largest legal message is ever read into memory: libzmq
+    # disconnects a peer that sends one, before the frame is buffered whole.
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     if sock.type == zmq.DEALER:
         sock.setsockopt_string(zmq.IDENTITY, identity or role)
     if sock.type == zmq.ROUTER and link_name == "control":
