@@ -31,6 +31,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise UsageError("--workers must be between 1 and 16")
     if not 0 <= a.remote_workers <= 64:
         raise UsageError("--remote-workers must be between 0 and 64")
+    from pipeline.runtime.wiring import busy_endpoints
+
+    busy = busy_endpoints()
+    if busy:
+        raise UsageError(f"{', '.join(busy)} already in use: another pipeline runs on these ports. Steer it "
+                         "with `byob status`, `byob submit` or `byob stop`, or start this one elsewhere with "
+                         "BYOB_BASE_PORT=PORT")
     flags = job_flags(a)
     if a.snapshot_every is not None:
         if a.snapshot_every < 1:

@@ -95,6 +95,27 @@ def free_base_port(n: int = PORT_BLOCK) -> int:
     raise RuntimeError("no free port block")
 
 
+def busy_endpoints() -> list[str]:
+    """The tcp endpoints this host's pipeline binds that something already holds (another
+    pipeline on the same ports, most likely). Endpoints of other hosts are not checked."""
+    import errno
+    import socket
+
+    busy = []
+    for link in LINKS.values():
+        ep = link.endpoint()
+        if not ep.startswith("tcp://"):
+            continue
+        host, _, port = ep[len("tcp://"):].rpartition(":")
+        with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as s:
+            try:
+                s.bind((host.strip("[]").replace("*", "0.0.0.0"), int(port)))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    busy.append(ep)
+    return busy
+
+
 def open_socket(ctx: zmq.Context, link_name: str, role: str, identity: str | None = None) -> zmq.Socket:
     """The socket of ``role`` on a link: binds if ``role`` is the link's binder."""
     link = LINKS[link_name]

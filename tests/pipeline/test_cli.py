@@ -91,3 +91,21 @@ def test_help_and_bad_arguments(tmp_path):
     assert byob("train", "--epochs", "0", cwd=tmp_path).returncode == 2
     assert byob("train", "--epochs", "x", cwd=tmp_path).returncode == 2
     assert byob("frobnicate", cwd=tmp_path).returncode == 2
+
+
+def test_a_second_pipeline_on_ports_in_use_is_refused_before_any_node_starts(tmp_path):
+    """Something (here a plain socket; in life a first `byob run`) holds the control port:
+    `byob run` exits 2 saying so, and starts no process."""
+    import socket
+
+    from tests.pipeline.test_end_to_end import byob_cli, env_with_ports
+
+    env = env_with_ports()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", int(env["BYOB_BASE_PORT"])))
+        held.listen()
+        r = byob_cli("run", "--epochs", "1", "--samples", "8", "--exit-when-done", "--model-dir", str(tmp_path),
+                     env=env, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "already in use" in r.stderr and "BYOB_BASE_PORT" in r.stderr
+    assert "started (pid" not in r.stderr and not list(tmp_path.glob("*.npz"))
