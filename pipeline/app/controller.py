@@ -48,6 +48,24 @@ START_TIMEOUT_S = 120.0
 VALIDATE_EVERY_S = 5.0  # the learner's latest checkpoint to the validators at most this often
 
 
+# What a node's "done" may say, by key: the types each value may have. Anything else in a
+# known key (a string where a number belongs) would break the job's result later.
+_NUMBER = (int, float)
+DONE_ARGS: dict[str, tuple[type, ...]] = {
+    "error": (str,), "model": (str,), "train_seconds": _NUMBER, "samples_per_second": _NUMBER,
+    "test_accuracy": _NUMBER, "tested": (int,), "eval_started": _NUMBER, "weight_version": (int,),
+    "staleness": (dict,), "published": (int,), "sent": (int,), "learned": (int,)}
+
+
+def bad_done_args(args: dict[str, Any]) -> str | None:
+    """Why a done message's arguments cannot be used, or None."""
+    for k, types in DONE_ARGS.items():
+        v = args.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, types)):
+            return f"{k} is {type(v).__name__} {str(v)[:40]!r}, expected {' or '.join(t.__name__ for t in types)}"
+    return None
+
+
 def new_run_id() -> str:
     return time.strftime("run_%Y%m%d_%H%M%S_") + uuid.uuid4().hex[:6]
 
@@ -179,6 +197,11 @@ class Controller:
         elif isinstance(msg, Control) and msg.command == "validated" and self.job and msg.run == self.job.wire_run:
             self.on_validated(msg.args)
         elif isinstance(msg, Control) and msg.command == "done" and self.job and msg.run == self.job.wire_run:
+            bad = bad_done_args(msg.args)
+            if bad:  # schema-valid but wrong: counted and dropped, never a crash later
+                self.dropped["bad-done"] += 1
+                self.rejects.reject(ident, "bad-done", f"dropped a done message: {bad}")
+                return
             self.done[ident] = msg.args
             self.progressed = time.monotonic()
             self.log.info("%s finished job %s", ident, msg.run)
