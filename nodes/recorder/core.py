@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from pipeline.base.messages import Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate
+from pipeline.base.messages import (Message, Metrics, Prediction, RunInfo, SpikeBatch, Traces, WeightUpdate,
+                                    valid_run_id)
 from store import layout
 from store.layout import Column
 
@@ -76,10 +77,17 @@ class TableWriter:
         self.rows, self.pending = new, 0
 
 
+# The record link is lossless, so a sender's bus sequence numbers arrive one by one; a
+# jump this large is not a lost stretch but a forged or corrupt number.
+MAX_SEQ_JUMP = 100_000
+
+
 class RunWriter:
     """One run's group in the store."""
 
     def __init__(self, store: zarr.Group, run: str) -> None:
+        if not valid_run_id(run) or "." in run:
+            raise RecordError(f"run id {run[:60]!r} is not a plain name (letters, digits, _ and -)")
         self.run = run
         existing = run in store
         self.group = store.require_group(run)
@@ -127,8 +135,11 @@ class RunWriter:
         """Buffer ``msg``; False if it was a duplicate (a sequence number already seen) or
         left over from an incarnation of the run that a resume has replaced."""
         key = f"{msg.run}|{msg.sender}"
-        if msg.seq <= self.last_seq.get(key, 0) or incarnation_of(msg.run) < self.incarnation:
+        last = self.last_seq.get(key, 0)
+        if msg.seq <= last or incarnation_of(msg.run) < self.incarnation:
             return False
+        if last and msg.seq - last > MAX_SEQ_JUMP:  # one forged number must not mute a sender
+            raise RecordError(f"{msg.sender}'s sequence number jumps from {last} to {msg.seq}")
         path, (start, stop) = self._rows(msg, t)
         self.log.append(kind=layout.KIND_CODES[msg.KIND], sender=self.sender_index(msg.sender), seq=msg.seq,
                         time=t, table=self.table_names.index(path) if path else RUN_TABLE, start=start,

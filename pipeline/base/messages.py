@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -37,6 +38,13 @@ MAX_MESSAGE_BYTES = 64 << 20
 # case ~20 MB and well under a second); real headers are a few KiB.
 MAX_HEADER_BYTES = 1 << 18
 MAX_NDIM = 32
+# A run id as stores and file names may use it: a plain name, and for a resumed run's
+# incarnation a dot and its number (``run_X.2``). Never empty, never a path.
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}(\.[0-9]{1,6})?")
+
+
+def valid_run_id(run: str) -> bool:
+    return isinstance(run, str) and RUN_ID.fullmatch(run) is not None
 ALLOWED_DTYPES = {"bool", "uint8", "int32", "int64", "float32", "float64"}
 
 

@@ -134,3 +134,25 @@ def test_foreign_and_missing_stores_give_clear_errors(tmp_path):
     record(tmp_path / "s.zarr", stream(n=1))
     with pytest.raises(StoreError, match="no run 'nope'"):
         open_run(tmp_path / "s.zarr", "nope")
+
+
+@pytest.mark.parametrize("run", ["", "..", "../elsewhere", "a/b", "x" * 200, "run.2"])
+def test_run_ids_that_are_not_plain_names_are_refused(tmp_path, run):
+    from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
+
+    with pytest.raises(RecordError, match="not a plain name"):
+        RunWriter(open_store_for_writing(tmp_path / "runs.zarr"), run)
+
+
+def test_a_forged_sequence_number_does_not_mute_its_sender(tmp_path):
+    """One message with a huge sequence number is refused; the sender's next real message
+    is still recorded (it is not taken for a duplicate)."""
+    from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
+    from pipeline.base.messages import Metrics
+
+    w = RunWriter(open_store_for_writing(tmp_path / "runs.zarr"), "run_x")
+    m = lambda seq: Metrics(run="run_x", seq=seq, sender="network.1", values={"a": 1.0})  # noqa: E731
+    assert w.append(m(1), 0.0)
+    with pytest.raises(RecordError, match="jumps"):
+        w.append(m(2**62), 0.0)
+    assert w.append(m(2), 0.0)
