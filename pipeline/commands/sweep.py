@@ -88,7 +88,7 @@ def cmd_show(a: argparse.Namespace) -> int:
 
     try:
         r = show(a.store, a.name, Path(a.out) if a.out else None, figures=not a.no_figures)
-    except (FileNotFoundError, StoreError) as e:
+    except (FileNotFoundError, StoreError, ValueError) as e:  # ValueError: a bad sweep file (ConfigError)
         raise UsageError(str(e)) from e
     if a.json:
         print(json.dumps(r, sort_keys=True, default=str))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.app.sweep.runner import journal, trial_run_id
-from pipeline.app.sweep.spec import SweepSpec
+from pipeline.app.sweep.spec import SweepSpec, load_spec
 
 TEST_BEST = 3  # trials whose test accuracy is measured at the end of a sweep
 
@@ -56,9 +56,19 @@ def counts(study) -> dict[str, int]:
     return out
 
 
+def sweep_name(name: str) -> str:
+    """A sweep's id, given either the id or the TOML file it was run from."""
+    return load_spec(name).name if name.endswith(".toml") or Path(name).is_file() else name
+
+
 def load_study(store: str | Path, name: str):
+    """The study of sweep ``name``; reading one never creates anything in the store."""
     import optuna
 
+    from pipeline.app.sweep.runner import sweep_dir
+
+    if not (sweep_dir(store, name) / "study.journal").is_file():
+        raise FileNotFoundError(f"no sweep {name!r} in {store}; `byob sweep list --store {store}` lists them")
     storage = journal(store, name)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
     if name not in names:
@@ -71,6 +81,7 @@ def show(store: str | Path, name: str, out: Path | None = None, figures: bool = 
 
     from store.runs import open_run
 
+    name = sweep_name(name)
     study = load_study(store, name)
     rows = []
     for t in ranked(study):

@@ -111,6 +111,17 @@ def test_a_tiny_sweep_end_to_end(tmp_path):
         "network.w_inh", "learning.A_post"}
     assert {Path(f).name for f in shown["figures"]} == {"optimisation_history.png", "parallel_coordinates.png",
                                                          "best_learning_curve.png"}
+    # shown by the file it was run from too; a sweep that is not there leaves nothing behind
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", "show", str(spec), "--store", "s.zarr",
+                        "--json", "--no-figures"], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["best"][0]["trial"] == best["trial"]
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", "show", "nosuch", "--store", "s.zarr"],
+                       cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "no sweep 'nosuch'" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", "list", "--store", "s.zarr", "--json"],
+                       cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == ["tiny"]
     # the same name again without --resume is refused; a missing sweep cannot be resumed
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", str(spec), "--store", "s.zarr"],
                        cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
