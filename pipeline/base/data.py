@@ -38,6 +38,9 @@ class Split:
     X_test: np.ndarray
     y_test: np.ndarray
     image_shape: tuple[int, int] = (8, 8)
+    # False for a user's file without X_test/y_test: the test part is our stratified cut
+    # of its X, and every image of the file is "a test image" to someone evaluating it.
+    test_given: bool = True
 
     @property
     def n_classes(self) -> int:
@@ -150,7 +153,12 @@ def load_npz(path: str | Path, split_seed: int = 0, test_size: float = 0.3,
                             "split needs two per class (or give X_test and y_test)")
         from sklearn.model_selection import train_test_split
 
-        Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, stratify=y, random_state=split_seed)
+        try:
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, stratify=y, random_state=split_seed)
+        except ValueError as e:  # too few images for a stratified cut of test_size
+            raise DataError(f"{path}: {len(X)} images of {len(classes)} classes cannot be split {1 - test_size:.0%}/"
+                            f"{test_size:.0%} with every class on both sides ({e}); give X_test and y_test, "
+                            "or more images") from e
     if len(np.unique(ytr)) < 2:
         raise DataError(f"{path}: the training labels hold a single class; a classifier needs two or more")
     top = vmax if vmax is not None else float(max(Xtr.max(), Xte.max()))
@@ -159,7 +167,7 @@ def load_npz(path: str | Path, split_seed: int = 0, test_size: float = 0.3,
     scale = PIXEL_MAX / top
     Xtr = np.clip(Xtr * scale, 0, PIXEL_MAX).astype(np.float32)
     Xte = np.clip(Xte * scale, 0, PIXEL_MAX).astype(np.float32)
-    return Split(Xtr, ytr, Xte, yte, image_shape=shape)
+    return Split(Xtr, ytr, Xte, yte, image_shape=shape, test_given="X_test" in a)
 
 
 def load_data(config: "Config") -> tuple[Split, "Config"]:

@@ -91,6 +91,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                              f"{net.n_output} classes; the data has {want.n_input} {list(want.image_shape)} "
                              f"and {want.n_output}")
     X, y = split.X_test, split.y_test
+    if not split.test_given:  # a file of images to evaluate: all of them, not a cut of them
+        import numpy as np
+
+        X, y = np.concatenate([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
     if a.save and not a.learn:
         raise UsageError("--save saves what --learn adapted; give --learn too")
     if a.learn and len(models) > 1:

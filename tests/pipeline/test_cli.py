@@ -57,12 +57,18 @@ def test_evaluate_on_npz_and_ensemble(trained, tmp_path):
     r = byob("evaluate", s["model"], s["model"], "--json", cwd=d)
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["ensemble"] and len(out["members"]) == 2
+    # A file of images without X_test is evaluated whole, not cut into a training part.
+    np.savez(tmp_path / "all.npz", X=rng.integers(0, 17, (60, 8, 8)), y=np.arange(60) % 10, vmax=16)
+    r = byob("evaluate", s["model"], "--data", str(tmp_path / "all.npz"), "--json", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["n"] == 60
 
 
 @pytest.mark.parametrize("content, message", [
     ({"X": np.ones((20, 10)), "y": np.arange(20) % 2}, "takes 64 inputs"),
     ({"X": np.zeros((5, 64))}, "needs arrays 'X' and 'y'"),
     ({"X": np.full((20, 64), -1.0), "y": np.arange(20) % 10}, "negative pixels"),
+    ({"X": np.ones((30, 64)), "y": np.arange(30) % 10}, "give X_test and y_test, or more images"),
 ])
 def test_evaluate_bad_data_exits_2_with_a_clear_message(trained, tmp_path, content, message):
     d, s = trained
