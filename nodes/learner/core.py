@@ -33,7 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nodes.learner.stdp import stdp_delta, traces
+from nodes.learner.native import NativeUpdate
+from nodes.learner.native import available as native_available
+from nodes.learner.stdp import stdp_sums, traces
 from nodes.network.delays import delayed_inputs
 from nodes.network.params import NetParams, norm_target
 from pipeline.base.config import LearningConfig, NetworkConfig
@@ -67,7 +69,14 @@ def apply_plastic(params: NetParams, plastic: Plastic) -> NetParams:
 
 
 def _normalise(w: jax.Array, total: float, kind: str = "l1") -> jax.Array:
-    s = w.sum(axis=0, keepdims=True) if kind == "l1" else jnp.sqrt((w * w).sum(axis=0, keepdims=True))
+    """Each column scaled to L1 (or L2) norm ``total``. The column sums run row by row in
+    order (an unrolled chain, not a reduction whose order the compiler's library picks),
+    as the native update sums them."""
+    terms = w if kind == "l1" else w * w
+    s = terms[0]
+    for i in range(1, w.shape[0]):
+        s = s + terms[i]
+    s = s[None, :] if kind == "l1" else jnp.sqrt(s)[None, :]
     return w * (total / jnp.maximum(s, 1e-9))
 
 
@@ -141,12 +150,10 @@ def _deltas(n: NetworkConfig, lc: LearningConfig, arrived: jax.Array, hidden: ja
             taught: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.Array]:
     """STDP change of input->hidden (n_input, h) and the teacher rule's change of
     hidden->output (h, n_output) for the hidden raster ``hidden`` (T, h)."""
-    d_ih = stdp_delta(arrived, hidden, n.dt, lc.tau_pre, lc.tau_post, lc.A_pre * scale, lc.A_post * scale,
-                      lc.x_offset)
-    x_hid = traces(hidden, n.dt, lc.tau_pre)
+    ltp, ltd, readout = stdp_sums(arrived, hidden, free, taught, n.dt, lc.tau_pre, lc.tau_post, lc.x_offset)
+    d_ih = (lc.A_post * scale) * ltp - (lc.A_pre * scale) * ltd
     # Additive and clipped: the change is zero once the free layer fires as taught.
-    d_ho = x_hid.T @ (taught.astype(jnp.float32) - free.astype(jnp.float32))
-    return d_ih, lc.out_rate * scale * d_ho
+    return d_ih, (lc.out_rate * scale) * readout
 
 
 def _update_impl(n: NetworkConfig, lc: LearningConfig, cap: int, st: Plastic, mask: jax.Array,
@@ -191,12 +198,26 @@ class LearnerCore:
         self._update = _compiled_update(net, learn, cap)
         self._update_joined = _compiled_update_joined(net, learn, cap)
         self._update_many = _compiled_update_many(net, learn, cap)
+        # With the native backend, one C++ call makes the same update (the same bits:
+        # tests/nodes/test_native_learn.py) several times faster; the JAX program is the
+        # reference, and runs wherever the native update does not (anti_hebb, no compiler).
+        self._native = NativeUpdate(net, learn, params) if net.backend == "native" and native_available(learn) \
+            else None
+
+    @property
+    def native(self) -> bool:
+        return self._native is not None
+
+    def _native_update(self, st: Plastic, raster: np.ndarray, progress: float) -> Plastic:
+        return Plastic(*self._native(st.w_ih, st.theta, st.w_ho, raster, rate_scale(self.learn, progress)))
 
     def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
                taught: jax.Array, progress: float = 0.0) -> Plastic:
         """One sample: rasters (T, n) of the input (as emitted), hidden, free output and
         taught output layers. ``progress`` is the training done so far in epochs
         (see ``training_progress``); the learning rates anneal with it."""
+        if self._native is not None:
+            return self._native_update(st, np.concatenate([pre, hidden, free, taught], axis=1), progress)
         return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
                             np.float32(rate_scale(self.learn, progress)))  # not an eager jnp op
 
@@ -204,6 +225,8 @@ class LearnerCore:
         """``update`` of one presentation given side by side as ``update_joined`` takes it,
         split here so the very program the lock-step network and the in-process trainer
         run makes the update (the same bits, whatever XLA would fuse differently)."""
+        if self._native is not None:
+            return self._native_update(st, raster, progress)
         n = self.net
         pre, hidden, free, taught = np.split(raster, np.cumsum([n.n_channels, n.n_hidden, n.n_output]), axis=1)
         return self.update(st, pre, hidden, free, taught, progress)
@@ -211,12 +234,18 @@ class LearnerCore:
     def update_many(self, st: Plastic, rasters: np.ndarray, progress: np.ndarray) -> Plastic:
         """``update_joined`` of K presentations (K, T, n) in order, ``progress`` (K,) each's,
         in one dispatch."""
+        if self._native is not None:
+            for raster, p in zip(rasters, progress):
+                st = self._native_update(st, raster, float(p))
+            return st
         scales = np.array([rate_scale(self.learn, float(p)) for p in progress], np.float32)
         return self._update_many(st, self.mask, self.delay, rasters, scales)
 
     def update_joined(self, st: Plastic, raster: np.ndarray, progress: float = 0.0) -> Plastic:
         """``update`` of one presentation given as the input, hidden, free and taught
         output rasters side by side on the neuron axis (T, n_channels + n_hidden + 2 n_output)."""
+        if self._native is not None:
+            return self._native_update(st, raster, progress)
         return self._update_joined(st, self.mask, self.delay, raster,
                                    np.float32(rate_scale(self.learn, progress)))
 

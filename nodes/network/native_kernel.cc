@@ -17,6 +17,7 @@
 // sample's whole state (a few kB) stays in L1 for all its steps; the weights are shared.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <thread>
@@ -398,3 +399,105 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ByobPresent, Present,
                                   .Ret<ffi::Buffer<ffi::S32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
+
+// ---------------------------------------------------------------------------------------
+// The learner's update of one presentation (nodes/learner/core.py, ``_update_impl``), for
+// a plain C call (ctypes): no XLA dispatch around a computation of a few microseconds.
+// Same rule, same float32 operations; sums over time run in time order.
+//   STDP input->hidden on the columns of hidden neurons that spiked:
+//     d_ih[i, j] = A_post * sum_{t: post j spikes} (x_pre[t, i] - offset)
+//                - A_pre  * sum_{t: input i arrives} x_post_before[t, j]
+//   w_ih <- clip(w_ih + d_ih * mask, 0, w_max), each column renormalised (L1 or L2) to
+//           total, clipped again
+//   theta <- max(theta + theta_plus * (count - target), theta_min)
+//   w_ho <- clip(w_ho + rate * sum_t x_hid[t, j] * (taught[t, k] - free[t, k]), w_ho_min, 1)
+
+struct LearnConsts {
+  float decay_pre, decay_post, A_pre, A_post, offset, out_rate, theta_plus, target, theta_min, w_max,
+      norm_total, w_ho_min;
+  int32_t norm_l2, fma_delta, fma_theta, fma_out;
+};
+
+extern "C" int byob_learn(const bool* raster, int64_t T, int64_t n_ch, int64_t h, int64_t o,
+                          const int32_t* delay, const float* mask, float* w_ih, float* theta, float* w_ho,
+                          const LearnConsts* c) {
+  const int64_t width = n_ch + h + 2 * o;
+  auto pre_at = [&](int64_t t, int64_t i) { return raster[t * width + i]; };
+  auto hid_at = [&](int64_t t, int64_t j) { return raster[t * width + n_ch + j]; };
+  auto free_at = [&](int64_t t, int64_t k) { return raster[t * width + n_ch + h + k]; };
+  auto taught_at = [&](int64_t t, int64_t k) { return raster[t * width + n_ch + h + o + k]; };
+  // Each input's spikes as they arrive at its synapses (delay clipped to T), in time order.
+  std::vector<std::vector<int32_t>> arrivals(static_cast<size_t>(n_ch));
+  for (int64_t i = 0; i < n_ch; ++i) {
+    const int64_t d = std::min<int64_t>(std::max<int32_t>(delay[i], 0), T);
+    for (int64_t t = d; t < T; ++t)
+      if (pre_at(t - d, i)) arrivals[i].push_back(static_cast<int32_t>(t));
+  }
+  // decay**k by the recursion's own float32 products (a trace k steps after its spike).
+  std::vector<float> since(static_cast<size_t>(T) + 1);
+  since[0] = 1.0f;
+  for (int64_t k = 1; k <= T; ++k) since[k] = since[k - 1] * c->decay_pre;
+  std::vector<float> ltp(static_cast<size_t>(n_ch)), ltd(static_cast<size_t>(n_ch)), before(static_cast<size_t>(T));
+  std::vector<float> dho(static_cast<size_t>(o));
+  std::vector<size_t> next(static_cast<size_t>(n_ch));  // per input: its first arrival after t
+  std::vector<int32_t> counts(static_cast<size_t>(h), 0);  // row by row: the raster is (T, width)
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < h; ++j) counts[j] += hid_at(t, j);
+  for (int64_t j = 0; j < h; ++j) {
+    const int64_t count = counts[j];
+    const float dcount = static_cast<float>(count) - c->target;
+    theta[j] = std::max(c->fma_theta ? madd(c->theta_plus, dcount, theta[j]) : theta[j] + c->theta_plus * dcount,
+                        c->theta_min);
+    if (!count) continue;  // a silent neuron's STDP and readout changes are zero
+    std::fill(ltp.begin(), ltp.end(), 0.0f);
+    std::fill(ltd.begin(), ltd.end(), 0.0f);
+    std::fill(dho.begin(), dho.end(), 0.0f);
+    std::fill(next.begin(), next.end(), 0);
+    float xp = 0.0f, xh = 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      before[t] = xp * c->decay_post;  // the post trace of spikes before t, decayed to t
+      const bool s = hid_at(t, j);
+      xp = s ? 1.0f : xp * c->decay_post;
+      xh = s ? 1.0f : xh * c->decay_pre;
+      if (s)  // LTP: each input's trace now (its last arrival at or before t)
+        for (int64_t i = 0; i < n_ch; ++i) {
+          const auto& a = arrivals[i];
+          size_t& k = next[i];
+          while (k < a.size() && a[k] <= t) ++k;
+          ltp[i] += (k ? since[t - a[k - 1]] : 0.0f) - c->offset;
+        }
+      for (int64_t k = 0; k < o; ++k) {
+        const int dk = static_cast<int>(taught_at(t, k)) - static_cast<int>(free_at(t, k));
+        if (dk) dho[k] += dk > 0 ? xh : -xh;
+      }
+    }
+    for (int64_t i = 0; i < n_ch; ++i)  // LTD: the post trace at each arrival, in time order
+      for (int32_t t : arrivals[i]) ltd[i] += before[t];
+    for (int64_t i = 0; i < n_ch; ++i) {
+      const float d = c->fma_delta == 1   ? madd(c->A_post, ltp[i], -(c->A_pre * ltd[i]))
+                      : c->fma_delta == 2 ? madd(-c->A_pre, ltd[i], c->A_post * ltp[i])
+                                          : c->A_post * ltp[i] - c->A_pre * ltd[i];
+      float& w = w_ih[i * h + j];
+      w = w + d * mask[i * h + j];  // mask is 0 or 1: the product is exact
+    }
+    for (int64_t k = 0; k < o; ++k) {
+      float& w = w_ho[j * o + k];
+      w = std::min(std::max(c->fma_out ? madd(c->out_rate, dho[k], w) : w + c->out_rate * dho[k], c->w_ho_min), 1.0f);
+    }
+  }
+  // Clip, renormalise every column, clip again (as _normalise: w * (total / max(s, 1e-9))).
+  for (int64_t k = 0; k < n_ch * h; ++k) w_ih[k] = std::min(std::max(w_ih[k], 0.0f), c->w_max);
+  std::vector<float> s(static_cast<size_t>(h), 0.0f);
+  for (int64_t i = 0; i < n_ch; ++i)
+    for (int64_t j = 0; j < h; ++j) {
+      const float w = w_ih[i * h + j];
+      s[j] += c->norm_l2 ? w * w : w;
+    }
+  for (int64_t j = 0; j < h; ++j) {
+    const float norm = c->norm_l2 ? std::sqrt(s[j]) : s[j];
+    s[j] = c->norm_total / std::max(norm, 1e-9f);
+  }
+  for (int64_t i = 0; i < n_ch; ++i)
+    for (int64_t j = 0; j < h; ++j) w_ih[i * h + j] = std::min(std::max(w_ih[i * h + j] * s[j], 0.0f), c->w_max);
+  return 0;
+}
