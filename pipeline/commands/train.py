@@ -91,7 +91,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                              f"{net.n_output} classes; the data has {want.n_input} {list(want.image_shape)} "
                              f"and {want.n_output}")
     X, y = split.X_test, split.y_test
-    if not split.test_given:  # a file of images to evaluate: all of them, not a cut of them
+    if not split.test_given and getattr(a, "data", None):
+        # A file of images handed over to evaluate: all of them, not our cut of them. (The
+        # model's own data file, by default, gives its test part: the figure training gave.)
         import numpy as np
 
         X, y = np.concatenate([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
