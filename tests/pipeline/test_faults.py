@@ -25,6 +25,7 @@ def test_disk_full_fails_the_job_clearly_and_keeps_the_store_readable(tmp_path):
     nodes["recorder"] = Proc(["prlimit", "--fsize=50000", sys.executable, "-m", "nodes.recorder", "--store",
                               str(store)], {**env, "HONCHO_PROCESS_NAME": "recorder"}, tmp_path)
     try:
+        ctl.wait_for("starting train job", timeout=240)  # if not, its output says why
         line = nodes["recorder"].wait_for("cannot write the run store", timeout=240)
         assert "too large" in line.lower() or "space" in line.lower()
         out = ctl.rest(timeout=60)
