@@ -108,6 +108,9 @@ def busy_endpoints() -> list[str]:
             continue
         host, _, port = ep[len("tcp://"):].rpartition(":")
         with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as s:
+            # As libzmq binds: a port left in TIME_WAIT by a pipeline that just ended is
+            # free; one a live socket holds is not.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((host.strip("[]").replace("*", "0.0.0.0"), int(port)))
             except OSError as e:
