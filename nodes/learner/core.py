@@ -208,8 +208,8 @@ class LearnerCore:
     def native(self) -> bool:
         return self._native is not None
 
-    def _native_update(self, st: Plastic, raster: np.ndarray, progress: float) -> Plastic:
-        return Plastic(*self._native(st.w_ih, st.theta, st.w_ho, raster, rate_scale(self.learn, progress)))
+    def _native_update(self, st: Plastic, rasters: tuple[np.ndarray, ...], progress: float) -> Plastic:
+        return Plastic(*self._native(st.w_ih, st.theta, st.w_ho, rasters, rate_scale(self.learn, progress)))
 
     def update(self, st: Plastic, pre: jax.Array, hidden: jax.Array, free: jax.Array,
                taught: jax.Array, progress: float = 0.0) -> Plastic:
@@ -217,7 +217,7 @@ class LearnerCore:
         taught output layers. ``progress`` is the training done so far in epochs
         (see ``training_progress``); the learning rates anneal with it."""
         if self._native is not None:
-            return self._native_update(st, np.concatenate([pre, hidden, free, taught], axis=1), progress)
+            return self._native_update(st, (pre, hidden, free, taught), progress)
         return self._update(st, self.mask, self.delay, pre, hidden, free, taught,
                             np.float32(rate_scale(self.learn, progress)))  # not an eager jnp op
 
@@ -226,7 +226,7 @@ class LearnerCore:
         split here so the very program the lock-step network and the in-process trainer
         run makes the update (the same bits, whatever XLA would fuse differently)."""
         if self._native is not None:
-            return self._native_update(st, raster, progress)
+            return self._native_update(st, (raster,), progress)
         n = self.net
         pre, hidden, free, taught = np.split(raster, np.cumsum([n.n_channels, n.n_hidden, n.n_output]), axis=1)
         return self.update(st, pre, hidden, free, taught, progress)
@@ -236,7 +236,7 @@ class LearnerCore:
         in one dispatch."""
         if self._native is not None:
             for raster, p in zip(rasters, progress):
-                st = self._native_update(st, raster, float(p))
+                st = self._native_update(st, (raster,), float(p))
             return st
         scales = np.array([rate_scale(self.learn, float(p)) for p in progress], np.float32)
         return self._update_many(st, self.mask, self.delay, rasters, scales)
@@ -245,7 +245,7 @@ class LearnerCore:
         """``update`` of one presentation given as the input, hidden, free and taught
         output rasters side by side on the neuron axis (T, n_channels + n_hidden + 2 n_output)."""
         if self._native is not None:
-            return self._native_update(st, raster, progress)
+            return self._native_update(st, (raster,), progress)
         return self._update_joined(st, self.mask, self.delay, raster,
                                    np.float32(rate_scale(self.learn, progress)))
 

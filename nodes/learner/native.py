@@ -49,30 +49,42 @@ class NativeUpdate:
         self.delay = np.ascontiguousarray(params.delay_ih, np.int32)
         self.fn = native_build._state["lib"].byob_learn
         self.fn.restype = ctypes.c_int
-        self.fma = fma
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        self.fn.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr,
+                            ctypes.POINTER(LearnConsts)]
+        self.sizes = (net.n_channels, net.n_hidden, net.n_output)
+        self.delay_ptr, self.mask_ptr = self.delay.ctypes.data, self.mask.ctypes.data
         self.decay_pre = _decay(net.dt, learn.tau_pre)
         self.decay_post = _decay(net.dt, learn.tau_post)
-
-    def __call__(self, w_ih: np.ndarray, theta: np.ndarray, w_ho: np.ndarray, raster: np.ndarray,
-                 scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The new (w_ih, theta, w_ho); ``scale``: the annealed rate factor (``rate_scale``)."""
-        n, lc = self.net, self.learn
-        scale = np.float32(scale)
         f32 = np.float32
+        self.fixed = (f32(learn.theta_plus), f32(learn.target_spikes), f32(learn.theta_min), f32(net.w_max),
+                      f32(norm_target(net)), f32(learn.w_ho_min), int(net.norm == "l2"), *fma)
+
+    def __call__(self, w_ih: np.ndarray, theta: np.ndarray, w_ho: np.ndarray, rasters: tuple[np.ndarray, ...],
+                 scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The new (w_ih, theta, w_ho) after one presentation: ``rasters`` is the joined
+        (T, n_channels + n_hidden + 2 n_output) raster, or the four (input, hidden, free,
+        taught) rasters; ``scale`` the annealed rate factor (``rate_scale``)."""
+        n, lc = self.net, self.learn
+        widths = (n.n_channels, n.n_hidden, n.n_output, n.n_output)
+        if len(rasters) == 1:
+            joined = np.ascontiguousarray(rasters[0], np.bool_)
+            if joined.ndim != 2 or joined.shape[1] != sum(widths):
+                raise ValueError(f"a presentation of shape {joined.shape}; this brain has {sum(widths)} neurons")
+            base, stride = joined.ctypes.data, joined.shape[1]
+            parts = [base + int(off) for off in np.cumsum((0, *widths[:-1]))]
+            T = joined.shape[0]
+        else:
+            arrays = [np.ascontiguousarray(r, np.bool_) for r in rasters]
+            if [a.shape[1] for a in arrays] != list(widths) or len({a.shape[0] for a in arrays}) != 1:
+                raise ValueError(f"rasters of shapes {[a.shape for a in arrays]}; this brain has widths {widths}")
+            parts, stride, T = [a.ctypes.data for a in arrays], 0, arrays[0].shape[0]
+        f32, scale = np.float32, np.float32(scale)
         c = LearnConsts(self.decay_pre, self.decay_post, f32(lc.A_pre) * scale, f32(lc.A_post) * scale,
-                        f32(lc.x_offset), f32(lc.out_rate) * scale, f32(lc.theta_plus), f32(lc.target_spikes),
-                        f32(lc.theta_min), f32(n.w_max), f32(norm_target(n)), f32(lc.w_ho_min),
-                        int(n.norm == "l2"), *self.fma)
-        raster = np.ascontiguousarray(raster, np.bool_)
-        T, width = raster.shape
-        if width != n.n_channels + n.n_hidden + 2 * n.n_output:
-            raise ValueError(f"a presentation of {width} neurons; this brain has "
-                             f"{n.n_channels + n.n_hidden + 2 * n.n_output}")
+                        f32(lc.x_offset), f32(lc.out_rate) * scale, *self.fixed)
         w_ih = np.array(w_ih, np.float32, order="C")  # new arrays: the state given is never changed
         theta = np.array(theta, np.float32, order="C")
         w_ho = np.array(w_ho, np.float32, order="C")
-        ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
-        self.fn(ptr(raster), ctypes.c_int64(T), ctypes.c_int64(n.n_channels), ctypes.c_int64(n.n_hidden),
-                ctypes.c_int64(n.n_output), ptr(self.delay), ptr(self.mask), ptr(w_ih), ptr(theta), ptr(w_ho),
-                ctypes.byref(c))
+        self.fn(*parts, stride, T, *self.sizes, self.delay_ptr, self.mask_ptr, w_ih.ctypes.data, theta.ctypes.data,
+                w_ho.ctypes.data, ctypes.byref(c))
         return w_ih, theta, w_ho

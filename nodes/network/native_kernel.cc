@@ -418,20 +418,28 @@ struct LearnConsts {
   int32_t norm_l2, fma_delta, fma_theta, fma_out;
 };
 
-extern "C" int byob_learn(const bool* raster, int64_t T, int64_t n_ch, int64_t h, int64_t o,
-                          const int32_t* delay, const float* mask, float* w_ih, float* theta, float* w_ho,
-                          const LearnConsts* c) {
-  const int64_t width = n_ch + h + 2 * o;
-  auto pre_at = [&](int64_t t, int64_t i) { return raster[t * width + i]; };
-  auto hid_at = [&](int64_t t, int64_t j) { return raster[t * width + n_ch + j]; };
-  auto free_at = [&](int64_t t, int64_t k) { return raster[t * width + n_ch + h + k]; };
-  auto taught_at = [&](int64_t t, int64_t k) { return raster[t * width + n_ch + h + o + k]; };
-  // Each input's spikes as they arrive at its synapses (delay clipped to T), in time order.
-  std::vector<std::vector<int32_t>> arrivals(static_cast<size_t>(n_ch));
-  for (int64_t i = 0; i < n_ch; ++i) {
-    const int64_t d = std::min<int64_t>(std::max<int32_t>(delay[i], 0), T);
-    for (int64_t t = d; t < T; ++t)
-      if (pre_at(t - d, i)) arrivals[i].push_back(static_cast<int32_t>(t));
+// The four rasters are (T, n) row-major views with row strides of their own (``stride``
+// elements): four arrays, or four column ranges of one presentation message.
+extern "C" int byob_learn(const bool* pre, const bool* hid, const bool* free_, const bool* taught, int64_t stride,
+                          int64_t T, int64_t n_ch, int64_t h, int64_t o, const int32_t* delay, const float* mask,
+                          float* w_ih, float* theta, float* w_ho, const LearnConsts* c) {
+  const int64_t s_pre = stride ? stride : n_ch, s_hid = stride ? stride : h, s_out = stride ? stride : o;
+  auto hid_at = [&](int64_t t, int64_t j) { return hid[t * s_hid + j]; };
+  auto free_at = [&](int64_t t, int64_t k) { return free_[t * s_out + k]; };
+  auto taught_at = [&](int64_t t, int64_t k) { return taught[t * s_out + k]; };
+  // Each input's spikes as they arrive at its synapses (delay clipped to T), in time order;
+  // read row by row, as the raster lies in memory.
+  // Scratch space kept between calls (one set per thread): no allocation per presentation.
+  thread_local std::vector<int32_t> arr_time, arr_count;
+  arr_time.resize(static_cast<size_t>(n_ch * T));
+  arr_count.assign(static_cast<size_t>(n_ch), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    const bool* row = pre + t * s_pre;
+    for (int64_t i = 0; i < n_ch; ++i)
+      if (row[i]) {
+        const int64_t at = t + std::min<int64_t>(std::max<int32_t>(delay[i], 0), T);
+        if (at < T) arr_time[i * T + arr_count[i]++] = static_cast<int32_t>(at);
+      }
   }
   // decay**k by the recursion's own float32 products (a trace k steps after its spike).
   std::vector<float> since(static_cast<size_t>(T) + 1);
@@ -439,10 +447,25 @@ extern "C" int byob_learn(const bool* raster, int64_t T, int64_t n_ch, int64_t h
   for (int64_t k = 1; k <= T; ++k) since[k] = since[k - 1] * c->decay_pre;
   std::vector<float> ltp(static_cast<size_t>(n_ch)), ltd(static_cast<size_t>(n_ch)), before(static_cast<size_t>(T));
   std::vector<float> dho(static_cast<size_t>(o));
-  std::vector<size_t> next(static_cast<size_t>(n_ch));  // per input: its first arrival after t
+  std::vector<int32_t> next(static_cast<size_t>(n_ch));  // per input: its first arrival after t
+  // Where the taught and the free output differ, step by step: the readout rule's events.
+  std::vector<int32_t> out_start(static_cast<size_t>(T) + 1, 0), out_class;
+  std::vector<int8_t> out_sign;
+  for (int64_t t = 0; t < T; ++t) {
+    for (int64_t k = 0; k < o; ++k) {
+      const int dk = static_cast<int>(taught_at(t, k)) - static_cast<int>(free_at(t, k));
+      if (dk) {
+        out_class.push_back(static_cast<int32_t>(k));
+        out_sign.push_back(static_cast<int8_t>(dk));
+      }
+    }
+    out_start[t + 1] = static_cast<int32_t>(out_class.size());
+  }
   std::vector<int32_t> counts(static_cast<size_t>(h), 0);  // row by row: the raster is (T, width)
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t j = 0; j < h; ++j) counts[j] += hid_at(t, j);
+  for (int64_t t = 0; t < T; ++t) {
+    const bool* row = hid + t * s_hid;
+    for (int64_t j = 0; j < h; ++j) counts[j] += row[j];
+  }
   for (int64_t j = 0; j < h; ++j) {
     const int64_t count = counts[j];
     const float dcount = static_cast<float>(count) - c->target;
@@ -461,18 +484,18 @@ extern "C" int byob_learn(const bool* raster, int64_t T, int64_t n_ch, int64_t h
       xh = s ? 1.0f : xh * c->decay_pre;
       if (s)  // LTP: each input's trace now (its last arrival at or before t)
         for (int64_t i = 0; i < n_ch; ++i) {
-          const auto& a = arrivals[i];
-          size_t& k = next[i];
-          while (k < a.size() && a[k] <= t) ++k;
+          const int32_t* a = &arr_time[i * T];
+          int32_t& k = next[i];
+          while (k < arr_count[i] && a[k] <= t) ++k;
           ltp[i] += (k ? since[t - a[k - 1]] : 0.0f) - c->offset;
         }
-      for (int64_t k = 0; k < o; ++k) {
-        const int dk = static_cast<int>(taught_at(t, k)) - static_cast<int>(free_at(t, k));
-        if (dk) dho[k] += dk > 0 ? xh : -xh;
+      for (int32_t e = out_start[t]; e < out_start[t + 1]; ++e) {  // taught != free at t
+        const int32_t k = out_class[e];
+        dho[k] += out_sign[e] > 0 ? xh : -xh;
       }
     }
     for (int64_t i = 0; i < n_ch; ++i)  // LTD: the post trace at each arrival, in time order
-      for (int32_t t : arrivals[i]) ltd[i] += before[t];
+      for (int32_t e = 0; e < arr_count[i]; ++e) ltd[i] += before[arr_time[i * T + e]];
     for (int64_t i = 0; i < n_ch; ++i) {
       const float d = c->fma_delta == 1   ? madd(c->A_post, ltp[i], -(c->A_pre * ltd[i]))
                       : c->fma_delta == 2 ? madd(-c->A_pre, ltd[i], c->A_post * ltp[i])

@@ -14,12 +14,15 @@ from typing import Callable
 
 import numpy as np
 
+from nodes.encoder.core import encode
 from nodes.learner.core import LearnerCore, apply_plastic, plastic_of, training_progress
 from nodes.network.core import NetworkCore
 from nodes.network.params import NetParams
 from nodes.network.present import present, to_numpy
 from pipeline.base.config import Config
 from pipeline.base.schedule import classify, epoch_order, running_rng
+
+ENCODE_AHEAD = 64  # training samples encoded in one call (NumPy's per-call cost, paid once)
 
 ProgressFn = Callable[[int, int, float], None]  # (done, total, running accuracy)
 
@@ -59,8 +62,12 @@ def train(params: NetParams, config: Config, X: np.ndarray, y: np.ndarray, epoch
         order = epoch_order(seed, e, len(X), n)
         correct = 0
         for k, idx in enumerate(order):
+            if k % ENCODE_AHEAD == 0:  # the next trains at once (one generator per sample: the same trains)
+                ahead = order[k:k + ENCODE_AHEAD]
+                trains = encode(X[ahead], config.network, seed, e, ahead)
             current = apply_plastic(params, plastic)
-            res, _ = present(core, current, X[idx:idx + 1], seed, e, np.array([idx]), y[idx:idx + 1])
+            res, _ = present(core, current, X[idx:idx + 1], seed, e, np.array([idx]), y[idx:idx + 1],
+                             spikes=trains[k % ENCODE_AHEAD:k % ENCODE_AHEAD + 1])
             # Running accuracy: the free-running output layer's prediction before learning.
             correct += int(classify(res.output_counts(), rng)[0] == y[idx])
             plastic = learner.update(plastic, res.input[0], res.hidden[0], res.output[0], res.taught[0],
