@@ -6,9 +6,11 @@ holds the science): present with the teacher, hand the presentations to the lear
 In ``lockstep`` mode this node runs the learner's core itself, sample by sample, so the
 result is the in-process trainer's bit for bit while the learner node replays the same
 presentations beside it (checkpoints, a digest check every ``snapshot_every`` samples,
-recording). In ``async`` mode it presents a whole message at once with the newest weights
-the learner sent back, waiting only when they are more than one message behind; each
-presentation records the weight version that made it (its staleness). Every wait has a
+recording). In ``async`` mode the learner learns: this node presents each sample with the
+newest synapses the learner sent back (keeping the hidden thresholds current itself),
+sends ``async_lag`` presentations per round trip and waits only when the synapses are
+more than one round behind; each presentation records the weight version that made it
+(its staleness). Every wait has a
 deadline (``job.stall_s``): no input, no update or a learner that takes nothing fails the
 job with the reason.
 
@@ -103,7 +105,6 @@ class NetworkNode(NodeShell):
 
     def run_job(self, job: PipelineJob) -> None:
         self.run_id = job.wire_run
-        self.failed = False
         self.staleness: list[np.ndarray] = []  # per training sample: presentations its weights missed
         self.clock = 0.0
         model, split = job.model_and_split()
@@ -249,7 +250,6 @@ class NetworkNode(NodeShell):
         """Give the running job up with ``reason``: the controller ends it and says why."""
         self.log.error("job %s: %s; giving the job up", self.run_id, reason)
         self.tell("done", error=reason)
-        self.failed = True
 
     def next_input(self, cfg, job: PipelineJob) -> SpikeBatch | None:
         """The next training input of this run with the configured shape; None if asked to
