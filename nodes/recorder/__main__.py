@@ -37,6 +37,9 @@ class RecorderNode(NodeShell):
         self.ending: dict[str, tuple[float, dict[str, int]]] = {}  # run -> (since, published per sender)
         self.recorded = 0
         self.failed_runs: set[str] = set()
+        # Runs whose end is recorded: a straggler that arrives later (say from an aborted
+        # incarnation's queue) is dropped and counted, never reopens a finished run.
+        self.ended_runs: set[str] = set()
         self.wire: dict[str, str] = {}  # run -> the wire id of its current incarnation
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
@@ -90,6 +93,9 @@ class RecorderNode(NodeShell):
         if run in self.failed_runs:
             self.dropped["run-not-recordable"] += 1
             return
+        if run in self.ended_runs:
+            self.dropped["after-end"] += 1
+            return
         if msg.replay:  # a replay of a recorded run shares the bus; it is already in a store
             self.dropped["replay"] += 1
             return
@@ -137,6 +143,7 @@ class RecorderNode(NodeShell):
             self.log.error("run %s ended with messages missing: %s", run, missing)
         w.mark(w.pending_attrs.get("status") or w.group.attrs.get("status", "done"), missing=missing)
         del self.writers[run], self.ending[run]
+        self.ended_runs.add(run)
         self.log.info("run %s recorded: %s", run, {p: n for p, n in w.committed.items() if "/" not in p})
         self.run_id = wire
         self.tell("done", run=run, missing=missing)
