@@ -83,7 +83,7 @@ class Watcher:
 def measure(tree: Path, phases: int, phase_s: float, port: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "BYOB_BASE_PORT": str(port)}
     samples = 1257  # one epoch of the training split
-    epochs = max(2, int(phases * (phase_s + SETTLE_S + 1.5) * 250 / samples) + 1)  # more than enough
+    epochs = max(2, int(phases * (phase_s + SETTLE_S + 1.5) * 2500 / samples) + 1)  # more than enough at 2,500/s
     with tempfile.TemporaryDirectory() as d:
         p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", "--epochs", str(epochs), "--samples",
                               str(samples), "--mode", "lockstep", "--exit-when-done", "--json", "--no-record",
