@@ -49,6 +49,8 @@ class Model:
     parent: str | None = None
     created: str = ""
     path: Path | None = None
+    # Where it was saved from (pipeline/runtime/provenance.py): versions, commit, backend.
+    provenance: dict[str, Any] | None = None
 
     @property
     def test_accuracy(self) -> float | None:
@@ -62,6 +64,7 @@ class Model:
             "format": FORMAT, "format_version": FORMAT_VERSION, "created": self.created,
             "config": self.config.to_dict(), "seed": self.seed, "epochs_done": self.epochs_done,
             "samples_seen": self.samples_seen, "history": self.history, "parent": self.parent,
+            "provenance": self.provenance,
         }
 
 
@@ -98,8 +101,11 @@ def write_new(model_dir: Path, write: Callable[[BinaryIO], None], now: datetime 
 
 def save_model(model: Model, model_dir: str | Path, now: datetime | None = None) -> Path:
     """Write ``model`` under a new timestamped name in ``model_dir`` (``write_new``)."""
+    from pipeline.runtime.provenance import provenance
+
     now = now or datetime.now()
     model.created = now.isoformat(timespec="seconds")
+    model.provenance = provenance(model.config.network.backend)
     meta = json.dumps(model.meta(), sort_keys=True).encode()
     arrays = {k: np.asarray(v) for k, v in model.params.arrays().items()}
     model.path = write_new(Path(model_dir), lambda f: np.savez_compressed(
@@ -192,7 +198,8 @@ def load_model(path: str | Path) -> Model:
         return Model(
             params=params, config=cfg, seed=int(meta["seed"]), epochs_done=int(meta["epochs_done"]),
             samples_seen=int(meta.get("samples_seen", 0)), history=list(meta.get("history", [])),
-            parent=meta.get("parent"), created=str(meta.get("created", "")), path=path)
+            parent=meta.get("parent"), created=str(meta.get("created", "")), path=path,
+            provenance=meta["provenance"] if isinstance(meta.get("provenance"), dict) else None)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:

@@ -32,6 +32,7 @@ from pipeline.base.messages import (Control, Heartbeat, Message, MessageError, M
                                WeightUpdate, decode)
 from pipeline.app.tally import Tally
 from pipeline.runtime.node import HB_SUFFIX, setup_logging
+from pipeline.runtime.provenance import provenance
 from pipeline.runtime.rejects import RejectLog
 from pipeline.runtime.wiring import LINKS, open_socket
 from store.models import load_model
@@ -384,7 +385,8 @@ class Controller:
                       self.job.mode, len(self.workers), "s" * (len(self.workers) > 1))
         self.publish(RunInfo(run=self.job.run, seq=0, sender="controller", event="start", kind=self.job.kind,
                              mode=self.job.mode, model=self.job.model or "", time=time.time(),
-                             job=self.job.to_dict(), config=model.config.to_dict()))
+                             job=self.job.to_dict(), config=model.config.to_dict(),
+                             summary={"provenance": provenance(model.config.network.backend)}))
         self.tell_monitoring(self.participants, force=True)
         for ident in self.participants + self.validators():
             self.send(ident, "train", **self.job.to_dict())

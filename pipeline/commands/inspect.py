@@ -18,6 +18,8 @@ def cmd_models(a: argparse.Namespace) -> int:
 
     from pipeline.base.configfile import differences
 
+    if a.show:
+        return show_model(a)
     infos = list_models(a.model_dir)
     rows = [{"model": str(i.path), "created": i.created, "test_accuracy": i.test_accuracy,
              "epochs_done": i.epochs_done, "parent": i.parent, "error": i.error,
@@ -32,6 +34,27 @@ def cmd_models(a: argparse.Namespace) -> int:
             lines.append("     " + (", ".join(f"{key}={new}" for key, (_, new) in r["differs_from_default"].items())
                                   or "the default brain"))
     emit({"models": rows}, a.json, lines)
+    return 0
+
+
+def show_model(a: argparse.Namespace) -> int:
+    """One model file: its history, how its brain differs from the default, its provenance."""
+    from pipeline.base.configfile import differences
+    from pipeline.runtime.provenance import describe
+    from store.models import ModelFileError, load_model
+
+    try:
+        m = load_model(a.show)
+    except ModelFileError as e:
+        raise UsageError(str(e)) from e
+    diff = {k: list(v) for k, v in differences(m.config).items() if not k.startswith("job.")}
+    out = {"model": str(m.path), "created": m.created, "test_accuracy": m.test_accuracy, "epochs_done": m.epochs_done,
+           "parent": m.parent, "history": m.history, "differs_from_default": diff, "provenance": m.provenance}
+    acc = f"{m.test_accuracy:.2%}" if m.test_accuracy is not None else "not evaluated"
+    lines = [f"{m.path} (created {m.created.replace('T', ' ')}): {m.epochs_done} epochs, accuracy {acc}",
+             "brain: " + (", ".join(f"{k}={new}" for k, (_, new) in diff.items()) or "the default brain"),
+             *describe(m.provenance)]
+    emit(out, a.json, lines)
     return 0
 
 
@@ -88,6 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("models", formatter_class=fmt, help="list saved models with dates and accuracy")
     m.add_argument("--model-dir", default=str(DEFAULT_MODEL_DIR), help="where models are saved")
     m.add_argument("--diff", action="store_true", help="show how each brain differs from the default brain")
+    m.add_argument("--show", metavar="MODEL", default=None,
+                   help="one model file: its history, brain and provenance (versions, commit, backend)")
     m.add_argument("--json", action="store_true", help="print a JSON list as the last line")
     m.set_defaults(fn=cmd_models)
 

@@ -16,6 +16,8 @@ from pipeline.commands.common import emit
 def cmd_runs(a: argparse.Namespace) -> int:
     from store.runs import StoreError, list_runs
 
+    if a.show:
+        return show_run(a)
     try:
         runs = list_runs(a.store)
     except StoreError as e:
@@ -37,6 +39,28 @@ def cmd_runs(a: argparse.Namespace) -> int:
         print(json.dumps(runs, sort_keys=True))
     else:
         print("\n".join(lines))
+    return 0
+
+
+def show_run(a: argparse.Namespace) -> int:
+    """One run: its job, how its brain differs from the default, and its provenance."""
+    from pipeline.runtime.provenance import describe
+    from store.runs import StoreError, open_run
+
+    try:
+        reader = open_run(a.store, a.show)
+    except StoreError as e:
+        raise UsageError(str(e)) from e
+    attrs, run = reader.attrs, reader.run
+    start = attrs.get("start") or {}
+    prov = (start.get("summary") or {}).get("provenance")
+    diff = run_differences(a.store, run)
+    out = {"run": run, "status": attrs.get("status"), "kind": attrs.get("kind"), "mode": attrs.get("mode"),
+           "job": start.get("job"), "differs_from_default": diff, "provenance": prov}
+    lines = [f"run {run}: {attrs.get('kind')} ({attrs.get('mode')}), {attrs.get('status')}",
+             "brain: " + (", ".join(f"{k}={v}" for k, v in diff.items()) if diff else "the default brain"
+                          if diff is not None else "(no configuration recorded)"), *describe(prov)]
+    emit(out, a.json, lines)
     return 0
 
 
@@ -109,6 +133,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="The run catalog of a zarr run store written by the recorder.")
     ru.add_argument("--store", default=os.environ.get("BYOB_STORE", "runs.zarr"), help="run store (env BYOB_STORE)")
     ru.add_argument("--diff", action="store_true", help="show how each run's brain differs from the default")
+    ru.add_argument("--show", metavar="RUN", default=None,
+                    help="one run (an id or 'latest'): its job, brain and provenance (versions, commit, backend)")
     ru.add_argument("--json", action="store_true", help="print a JSON list as the last line")
     ru.set_defaults(fn=cmd_runs)
 

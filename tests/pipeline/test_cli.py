@@ -115,3 +115,18 @@ def test_a_second_pipeline_on_ports_in_use_is_refused_before_any_node_starts(tmp
     assert r.returncode == 2, r.stderr[-2000:]
     assert "already in use" in r.stderr and "BYOB_BASE_PORT" in r.stderr
     assert "started (pid" not in r.stderr and not list(tmp_path.glob("*.npz"))
+
+
+def test_a_saved_model_says_where_it_came_from(trained):
+    """Provenance: versions, Python, platform, backend and kernel, the commit of a checkout."""
+    d, s = trained
+    r = byob("models", "--show", s["model"], "--json", cwd=d)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout.strip().splitlines()[-1])["provenance"]
+    assert p["packages"]["numpy"] == np.__version__ and p["packages"]["build-your-own-brain"]
+    assert p["backend"] in ("native", "brainpy") and p["python"] and p["platform"]
+    assert p["git"] is None or len(p["git"]["commit"]) == 40
+    text = byob("models", "--show", s["model"], cwd=d).stdout
+    assert "backend:" in text and "commit:" in text
+    r = byob("models", "--show", str(d / "nope.npz"), cwd=d)
+    assert r.returncode == 2 and "no such model file" in r.stderr

@@ -58,6 +58,11 @@ def test_a_recorded_pipeline_run_holds_every_published_message(tmp_path):
     assert out["run"] == res["run"] and len(out["files"]) == 8
     assert all((tmp_path / "an" / f).stat().st_size > 1000 for f in ("raster.png", "receptive_fields.png"))
     assert out["test_accuracy"] == res["test_accuracy"]
+    # The run says where it came from: the versions and backend of the pipeline that ran it.
+    r = byob_cli("runs", "--show", "latest", "--store", str(store), "--json", env=env_with_ports(), cwd=tmp_path)
+    shown = last_json(r.stdout)
+    assert r.returncode == 0 and shown["run"] == res["run"] and shown["provenance"]["backend"] in ("native", "brainpy")
+    assert shown["provenance"]["packages"]["zarr"] and shown["job"]["samples"] == 24
 
 
 def test_recorder_killed_mid_run_leaves_a_readable_replayable_store(tmp_path):
