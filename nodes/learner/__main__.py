@@ -162,20 +162,21 @@ class LearnerNode(NodeShell):
             rasters = batch.to_raster()  # POPULATIONS side by side
             progress = [training_progress(self.first_epoch + e, k, self.per_epoch)
                         for e, k in (divmod(v, self.per_epoch) for v in range(self.version, self.version + len(rasters)))]
+            before = self.version
             if self.job.mode == "async":  # the whole message in one dispatch
-                before = self.version
                 self.plastic = self.core.update_many(self.plastic, rasters, np.asarray(progress))
                 self.version += len(rasters)
-                if self.version // self.job.snapshot_every > before // self.job.snapshot_every \
-                        or self.version == self.total:
-                    self.checkpoint()
-                self.send(self.out, self.snapshot())
-            else:  # sample by sample, as the network ran it: checkpoints at exact versions
+            else:  # sample by sample, as the network ran it
                 for raster, p in zip(rasters, progress):
                     self.plastic = self.core.update_presentation(self.plastic, raster, p)
                     self.version += 1
-                    if self.version % self.job.snapshot_every == 0 or self.version == self.total:
-                        self.checkpoint()
+            # Checkpoints at the end of a message (a resume starts where a message did, so
+            # the recorder drops whole messages), every ``snapshot_every`` presentations.
+            if self.version // self.job.snapshot_every > before // self.job.snapshot_every \
+                    or self.version == self.total:
+                self.checkpoint()
+            if self.job.mode == "async":
+                self.send(self.out, self.snapshot())
             self.progressed = time.monotonic()
             self.status = {"learned": self.version}
             self.check_digests()

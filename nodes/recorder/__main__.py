@@ -15,7 +15,7 @@ import time
 
 import zmq
 
-from nodes.recorder.core import RecordError, RunWriter, open_store_for_writing
+from nodes.recorder.core import RecordError, RunWriter, incarnation_of, open_store_for_writing
 from pipeline.runtime.job import PipelineJob, base_run
 from pipeline.base.messages import RunInfo
 from pipeline.runtime.node import NodeShell
@@ -40,6 +40,7 @@ class RecorderNode(NodeShell):
         # Runs whose end is recorded: a straggler that arrives later (say from an aborted
         # incarnation's queue) is dropped and counted, never reopens a finished run.
         self.ended_runs: set[str] = set()
+        self.reopened: dict[str, int] = {}  # run -> the incarnation a restarted recorder reopened it in
         self.wire: dict[str, str] = {}  # run -> the wire id of its current incarnation
         self.poller = zmq.Poller()
         self.poller.register(self.control, zmq.POLLIN)
@@ -54,6 +55,10 @@ class RecorderNode(NodeShell):
             try:
                 self.writers[job.run] = RunWriter(self.root, job.run)
                 self.wire[job.run] = job.wire_run
+                # What this incarnation still has on its way arrives after a gap (what the
+                # killed recorder held but never committed): it is dropped, and the run
+                # resumes from what is committed, in a later incarnation.
+                self.reopened[job.run] = incarnation_of(job.wire_run)
             except (OSError, RecordError) as e:
                 self.log.error("cannot reopen run %s: %s", job.run, e)
         self.status = {**self.status, "presentations": {r: w.presentations() for r, w in self.writers.items()}}
@@ -95,6 +100,9 @@ class RecorderNode(NodeShell):
             return
         if run in self.ended_runs:
             self.dropped["after-end"] += 1
+            return
+        if run in self.reopened and incarnation_of(msg.run) <= self.reopened[run]:
+            self.dropped["before-resume"] += 1
             return
         if msg.replay:  # a replay of a recorded run shares the bus; it is already in a store
             self.dropped["replay"] += 1

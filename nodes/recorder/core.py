@@ -161,13 +161,20 @@ class RunWriter:
         resumed incarnation sends it again, and no sample may be recorded twice."""
         self.flush()
         n_log = self.log.rows
-        log = {c: np.asarray(self.log.arrays[c][:n_log]) for c in ("kind", "table", "stop")}
+        log = {c: np.asarray(self.log.arrays[c][:n_log]) for c in ("kind", "table", "start", "stop")}
         is_input = np.zeros(n_log, bool)
         if "spikes/input" in self.table_names:
             is_input = (log["kind"] == layout.KIND_CODES["spikes"]) & \
                 (log["table"] == self.table_names.index("spikes/input"))
-        starts = np.flatnonzero(is_input)
-        cut = int(starts[presentation]) if presentation < len(starts) else n_log
+        # The first input message holding a presentation at or after ``presentation`` (an
+        # input message holds a batch of them: rows start..stop of spikes/input). A resume
+        # starts at a message boundary, so no message is cut in two.
+        msgs = np.flatnonzero(is_input)
+        later = msgs[log["stop"][msgs] > presentation]
+        cut = int(later[0]) if len(later) else n_log
+        if len(later) and int(log["start"][later[0]]) != presentation:
+            raise RecordError(f"a resume at presentation {presentation} falls inside a recorded message "
+                              f"(rows {int(log['start'][later[0]])}..{int(log['stop'][later[0]])})")
         keep: dict[str, int] = {"log": cut}
         for i, path in enumerate(self.table_names):
             sel = log["table"][:cut] == i

@@ -115,7 +115,14 @@ class NodeShell:
         if self._publisher is None:
             self._publisher = threading.Thread(target=self._publish_loop, name="publisher", daemon=True)
             self._publisher.start()
-        self._outbox.put(msg)
+        while True:  # waits while the bus is behind, but never past a shutdown
+            try:
+                self._outbox.put(msg, timeout=0.5)
+                return
+            except queue.Full:
+                if self.stopping or self.aborted:
+                    self.dropped["publish-behind"] += 1
+                    return
 
     def flush_published(self) -> None:
         """Wait until everything published so far is sent."""
@@ -198,7 +205,10 @@ class NodeShell:
 
     def close(self) -> None:
         if self._publisher is not None:
-            self._outbox.put(None)
+            try:
+                self._outbox.put(None, timeout=2.0)
+            except queue.Full:  # the publisher is stuck on a gone bus: the join below gives up
+                pass
             self._publisher.join(timeout=5)
         self._hb_stop.set()
         self._hb.join(timeout=2)
