@@ -1,10 +1,12 @@
 """The learner's update as one native call (``byob_learn`` in ``nodes/network/native_kernel.cc``).
 
-``NativeUpdate(net, learn, params)(w_ih, theta, w_ho, raster, scale)`` is ``LearnerCore.update``
-of one presentation given side by side (input, hidden, free and taught output rasters), in
-C++ called through ctypes on NumPy arrays: a few microseconds where the XLA program
-spends about 200 (its cost is its many small operations, not the arithmetic). It is the
-same rule in the same float32 operations; the runner-up anti-Hebbian term
+``NativeUpdate(net, learn, params)(w_ih, theta, w_ho, rasters, scale)`` is ``LearnerCore.update``
+of one presentation (the joined raster, or the input, hidden, free and taught output
+rasters), in C++ called through ctypes on NumPy arrays: about 60 us a presentation, call
+included, where the XLA program spends about 500 (its cost is its many small operations,
+not the arithmetic; benchmarks/results/learner_update.json). It is the same rule in the
+same float32 operations, in the same order, so the same bits
+(tests/nodes/test_native_learn.py); the runner-up anti-Hebbian term
 (``anti_hebb`` > 0) has no native form, and such a brain keeps the JAX update.
 """
 
