@@ -120,29 +120,30 @@ def _compiled_update(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIV
     return jax.jit(partial(_update_impl, net, learn, cap))
 
 
-@lru_cache(maxsize=8)
-def _compiled_update_joined(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIVE_CAP):
+def _joined_impl(net: NetworkConfig, learn: LearningConfig, cap: int):
     """The update taking one (T, n_channels + n_hidden + 2 n_output) raster (the pipeline's
     presentation message), split inside the program: one argument to transfer, not four."""
+    edges = np.cumsum([net.n_channels, net.n_hidden, net.n_output])
+
     def joined(st, mask, delay, raster, scale):
-        edges = np.cumsum([net.n_channels, net.n_hidden, net.n_output])
         pre, hidden, free, taught = jnp.split(raster, edges, axis=1)
         return _update_impl(net, learn, cap, st, mask, delay, pre, hidden, free, taught, scale)
-    return jax.jit(joined)
+    return joined
+
+
+@lru_cache(maxsize=8)
+def _compiled_update_joined(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIVE_CAP):
+    return jax.jit(_joined_impl(net, learn, cap))
 
 
 @lru_cache(maxsize=8)
 def _compiled_update_many(net: NetworkConfig, learn: LearningConfig, cap: int = ACTIVE_CAP):
     """K presentations (K, T, n_channels + n_hidden + 2 n_output) learned from in order in
-    one program (a scan of the one-sample update): one dispatch per message."""
-    def many(st, mask, delay, rasters, scales):
-        edges = np.cumsum([net.n_channels, net.n_hidden, net.n_output])
+    one program (a scan of the joined update): one dispatch per message."""
+    joined = _joined_impl(net, learn, cap)
 
-        def one(state, xs):
-            raster, scale = xs
-            pre, hidden, free, taught = jnp.split(raster, edges, axis=1)
-            return _update_impl(net, learn, cap, state, mask, delay, pre, hidden, free, taught, scale), None
-        return jax.lax.scan(one, st, (rasters, scales))[0]
+    def many(st, mask, delay, rasters, scales):
+        return jax.lax.scan(lambda state, xs: (joined(state, mask, delay, *xs), None), st, (rasters, scales))[0]
     return jax.jit(many)
 
 

@@ -25,10 +25,10 @@ class LearnConsts(ctypes.Structure):
     _fields_ = [(n, ctypes.c_float) for n in ("decay_pre", "decay_post", "A_pre", "A_post", "offset", "out_rate",
                                               "theta_plus", "target", "theta_min", "w_max", "norm_total",
                                               "w_ho_min")] + \
-               [(n, ctypes.c_int32) for n in ("norm_l2", "fma_delta", "fma_theta", "fma_out")]
+               [("norm_l2", ctypes.c_int32)]
 
 
-def available(learn: LearningConfig, net: NetworkConfig | None = None) -> bool:
+def available(learn: LearningConfig) -> bool:
     """Whether this rule has a native form and the library loads here."""
     return learn.anti_hebb == 0 and native_build.load()
 
@@ -42,9 +42,8 @@ def _decay(dt: float, tau: float) -> np.float32:
 
 
 class NativeUpdate:
-    def __init__(self, net: NetworkConfig, learn: LearningConfig, params: NetParams,
-                 fma: tuple[int, int, int] = (1, 1, 0)) -> None:
-        if not available(learn, net):
+    def __init__(self, net: NetworkConfig, learn: LearningConfig, params: NetParams) -> None:
+        if not available(learn):
             raise RuntimeError(f"no native update here: {native_build.reason() or 'anti_hebb > 0'}")
         self.net, self.learn = net, learn
         self.mask = np.ascontiguousarray(params.mask_ih, np.float32)
@@ -60,7 +59,7 @@ class NativeUpdate:
         self.decay_post = _decay(net.dt, learn.tau_post)
         f32 = np.float32
         self.fixed = (f32(learn.theta_plus), f32(learn.target_spikes), f32(learn.theta_min), f32(net.w_max),
-                      f32(norm_target(net)), f32(learn.w_ho_min), int(net.norm == "l2"), *fma)
+                      f32(norm_target(net)), f32(learn.w_ho_min), int(net.norm == "l2"))
 
     def __call__(self, w_ih: np.ndarray, theta: np.ndarray, w_ho: np.ndarray, rasters: tuple[np.ndarray, ...],
                  scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

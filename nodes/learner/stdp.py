@@ -74,10 +74,3 @@ def stdp_delta(pre: jax.Array, post: jax.Array, dt: float, tau_pre: float, tau_p
     none = jnp.zeros((pre.shape[0], 1), bool)
     ltp, ltd, _ = stdp_sums(pre, post, none, none, dt, tau_pre, tau_post, offset)
     return A_post * ltp - A_pre * ltd
-
-
-def _trace_excluding_now(spikes: jax.Array, dt: float, tau: float) -> jax.Array:
-    """Trace at step t from spikes strictly before t (so simultaneous pairs count once, as LTP)."""
-    x = traces(spikes, dt, tau)
-    shifted = jnp.concatenate([jnp.zeros((1, spikes.shape[1]), x.dtype), x[:-1]], axis=0)
-    return shifted * jnp.exp(-dt / tau)

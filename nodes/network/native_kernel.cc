@@ -415,7 +415,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(ByobPresent, Present,
 struct LearnConsts {
   float decay_pre, decay_post, A_pre, A_post, offset, out_rate, theta_plus, target, theta_min, w_max,
       norm_total, w_ho_min;
-  int32_t norm_l2, fma_delta, fma_theta, fma_out;
+  int32_t norm_l2;
 };
 
 // The four rasters are (T, n) row-major views with row strides of their own (``stride``
@@ -469,8 +469,7 @@ extern "C" int byob_learn(const bool* pre, const bool* hid, const bool* free_, c
   for (int64_t j = 0; j < h; ++j) {
     const int64_t count = counts[j];
     const float dcount = static_cast<float>(count) - c->target;
-    theta[j] = std::max(c->fma_theta ? madd(c->theta_plus, dcount, theta[j]) : theta[j] + c->theta_plus * dcount,
-                        c->theta_min);
+    theta[j] = std::max(madd(c->theta_plus, dcount, theta[j]), c->theta_min);  // fused, as XLA fuses it
     if (!count) continue;  // a silent neuron's STDP and readout changes are zero
     std::fill(ltp.begin(), ltp.end(), 0.0f);
     std::fill(ltd.begin(), ltd.end(), 0.0f);
@@ -497,15 +496,13 @@ extern "C" int byob_learn(const bool* pre, const bool* hid, const bool* free_, c
     for (int64_t i = 0; i < n_ch; ++i)  // LTD: the post trace at each arrival, in time order
       for (int32_t e = 0; e < arr_count[i]; ++e) ltd[i] += before[arr_time[i * T + e]];
     for (int64_t i = 0; i < n_ch; ++i) {
-      const float d = c->fma_delta == 1   ? madd(c->A_post, ltp[i], -(c->A_pre * ltd[i]))
-                      : c->fma_delta == 2 ? madd(-c->A_pre, ltd[i], c->A_post * ltp[i])
-                                          : c->A_post * ltp[i] - c->A_pre * ltd[i];
+      const float d = madd(c->A_post, ltp[i], -(c->A_pre * ltd[i]));  // fused, as XLA fuses it
       float& w = w_ih[i * h + j];
       w = w + d * mask[i * h + j];  // mask is 0 or 1: the product is exact
     }
     for (int64_t k = 0; k < o; ++k) {
       float& w = w_ho[j * o + k];
-      w = std::min(std::max(c->fma_out ? madd(c->out_rate, dho[k], w) : w + c->out_rate * dho[k], c->w_ho_min), 1.0f);
+      w = std::min(std::max(w + c->out_rate * dho[k], c->w_ho_min), 1.0f);  // not fused, as in XLA
     }
   }
   // Clip, renormalise every column, clip again (as _normalise: w * (total / max(s, 1e-9))).
