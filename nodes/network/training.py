@@ -94,27 +94,7 @@ class TrainingCore:
         self.plastic, self.version = Plastic(plastic.w_ih, self.plastic.theta, plastic.w_ho), version
 
     def step(self, b: TrainBatch) -> TrainStep:
-        return self._lockstep(b) if self.lockstep else self._stale(b)
-
-    def _stale(self, b: TrainBatch) -> TrainStep:
-        parts, attempts, predicted = [], [], []
-        first = self.k
-        theta = np.asarray(self.plastic.theta, np.float32)
-        for j in range(len(b.ids)):
-            res, att = present(self.core, apply_plastic(self.params, Plastic(self.plastic.w_ih, theta,
-                                                                                self.plastic.w_ho)),
-                               b.X[j:j + 1], self.seed, b.epoch, b.ids[j:j + 1], b.labels[j:j + 1],
-                               n_trace=self.n_trace, spikes=b.spikes[j:j + 1])
-            predicted.append(classify(res.output_counts(), self.rng)[0])
-            theta = homeostasis(theta, res.hidden_counts()[0], self.learning).astype(np.float32)
-            self.k += 1
-            parts.append(res)
-            attempts.append(att[0])
-        self.plastic = Plastic(self.plastic.w_ih, theta, self.plastic.w_ho)
-        return TrainStep(concat_results(parts), np.asarray(attempts, np.int64),
-                         np.full(len(b.ids), self.version, np.int64), np.asarray(predicted, np.int64), first)
-
-    def _lockstep(self, b: TrainBatch) -> TrainStep:
+        """Present each sample of ``b`` alone, then learn from it as the mode says."""
         parts, attempts, versions, predicted = [], [], [], []
         first = self.k
         for j in range(len(b.ids)):
@@ -122,12 +102,16 @@ class TrainingCore:
                                b.labels[j:j + 1], n_trace=self.n_trace, spikes=b.spikes[j:j + 1])
             predicted.append(classify(res.output_counts(), self.rng)[0])
             versions.append(self.version)
-            in_epoch = self.k - (b.epoch - self.first_epoch) * self.per_epoch
-            self.plastic = self.learner.update(self.plastic, res.input[0], res.hidden[0], res.output[0],
-                                               res.taught[0], training_progress(b.epoch, in_epoch, self.per_epoch))
-            self.k += 1
-            self.version += 1
             parts.append(res)
             attempts.append(att[0])
+            if self.lockstep:  # the learner's own update, as the in-process trainer calls it
+                in_epoch = self.k - (b.epoch - self.first_epoch) * self.per_epoch
+                self.plastic = self.learner.update(self.plastic, res.input[0], res.hidden[0], res.output[0],
+                                                   res.taught[0], training_progress(b.epoch, in_epoch, self.per_epoch))
+                self.version += 1
+            else:  # async: only the threshold moves here (the synapses come from the learner)
+                theta = homeostasis(np.asarray(self.plastic.theta, np.float32), res.hidden_counts()[0], self.learning)
+                self.plastic = Plastic(self.plastic.w_ih, theta.astype(np.float32), self.plastic.w_ho)
+            self.k += 1
         return TrainStep(concat_results(parts), np.asarray(attempts, np.int64), np.asarray(versions, np.int64),
                          np.asarray(predicted, np.int64), first)
