@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-import zmq
-
 from nodes.encoder.core import encode
 from pipeline.runtime.job import PipelineJob
 from pipeline.base.messages import SpikeBatch
@@ -28,16 +26,6 @@ class EncoderNode(NodeShell):
         self.out = open_socket(self.ctx, "spikes", self.role)
         self.eval_out = open_socket(self.ctx, "eval", self.role)
 
-    def push(self, msg: SpikeBatch, sock: zmq.Socket | None = None) -> bool:
-        """Send, waiting while the network's queue is full; False if asked to stop."""
-        sock = sock or self.out
-        frames = msg.to_wire()
-        while not self.interrupted():
-            if sock.poll(100, zmq.POLLOUT):
-                sock.send_multipart(frames, copy=False)
-                return True
-        return False
-
     def run_job(self, job: PipelineJob) -> None:
         self.run_id = job.wire_run
         model, split = job.model_and_split()
@@ -52,7 +40,7 @@ class EncoderNode(NodeShell):
             for s in range(0, len(order), job.batch):  # K samples of one epoch per message
                 ids = order[s:s + job.batch]
                 raster = encode(split.X_train[ids], cfg, model.seed, e, ids)  # one generator per sample
-                if not self.push(SpikeBatch.from_raster(
+                if not self.send_waiting(self.out, SpikeBatch.from_raster(
                         raster, run=self.run_id, seq=self.next_seq(), sender=self.name, population="input",
                         dt=cfg.dt, sample_ids=ids, labels=split.y_train[ids], epoch=e)):
                     return
@@ -61,9 +49,9 @@ class EncoderNode(NodeShell):
         test_cfg = cfg.testing()  # test digits are shown longer (NetworkConfig.test_factor)
         for ids, pad in eval_batches(len(split.X_test)):
             raster = encode(split.X_test[pad], test_cfg, model.seed, EVAL_EPOCH, pad)
-            if not self.push(SpikeBatch.from_raster(
+            if not self.send_waiting(self.eval_out, SpikeBatch.from_raster(
                     raster, run=self.run_id, seq=self.next_seq(), sender=self.name, population="input",
-                    dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH), self.eval_out):
+                    dt=cfg.dt, sample_ids=pad, labels=split.y_test[pad], epoch=EVAL_EPOCH)):
                 return
         self.log.info("job %s: sent %d training samples and %d test samples", job.run, sent,
                       len(split.X_test))

@@ -130,8 +130,7 @@ class LearnerNode(NodeShell):
         self.send(self.control, update)  # the controller keeps it to resume from
 
     def fail(self, reason: str) -> None:
-        self.log.error("job %s: %s; giving the job up", self.run_id, reason)
-        self.tell("done", error=reason)
+        super().fail(reason)
         self.job = None
 
     def check_digests(self) -> None:

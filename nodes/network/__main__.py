@@ -222,7 +222,7 @@ class NetworkNode(NodeShell):
             np.concatenate([res.input, res.hidden, res.output, res.taught], axis=2),
             run=self.run_id, seq=step.first, sender=self.name, population=PRESENTATION, dt=dt,
             sample_ids=b.ids, labels=b.labels, epoch=b.epoch, attempt=step.attempts, weight_version=step.versions)
-        if not self.send_within(self.to_learner, shown, job.stall_s, "the learner took no presentation"):
+        if not self.send_waiting(self.to_learner, shown, job.stall_s, "the learner took no presentation"):
             return False
         p = Prediction(run=self.run_id, seq=self.next_seq(), sender=self.name, sample_ids=b.ids,
                        labels=b.labels, predicted=step.predicted, counts=res.output_counts(),
@@ -231,25 +231,6 @@ class NetworkNode(NodeShell):
         traced = np.flatnonzero((step.first + np.arange(len(b.ids))) % job.trace_every == 0)
         self.publish_sample(shown, res, p, traced)
         return True
-
-    def send_within(self, sock: zmq.Socket, msg, stall_s: float, what: str) -> bool:
-        """Send on a lossless link, waiting while its queue is full, at most ``stall_s``;
-        past that the job fails with ``what`` (a stuck or lost peer never hangs it)."""
-        frames = msg.to_wire()
-        t0 = time.monotonic()
-        while not self.interrupted():
-            if sock.poll(100, zmq.POLLOUT):
-                sock.send_multipart(frames, copy=False)
-                return True
-            if time.monotonic() - t0 > stall_s:
-                self.fail(f"{what} for {stall_s:.0f} s")
-                return False
-        return False
-
-    def fail(self, reason: str) -> None:
-        """Give the running job up with ``reason``: the controller ends it and says why."""
-        self.log.error("job %s: %s; giving the job up", self.run_id, reason)
-        self.tell("done", error=reason)
 
     def next_input(self, cfg, job: PipelineJob) -> SpikeBatch | None:
         """The next training input of this run with the configured shape; None if asked to

@@ -147,6 +147,26 @@ class NodeShell:
         finally:
             sock.close(linger=2000)
 
+    def send_waiting(self, sock: zmq.Socket, msg: Message, stall_s: float | None = None, what: str = "") -> bool:
+        """Send on a lossless link, waiting while its queue is full; False if asked to stop
+        or abort meanwhile. With ``stall_s``, waiting longer than that fails the job with
+        ``what`` (a stuck or lost peer never hangs it)."""
+        frames = msg.to_wire()
+        t0 = time.monotonic()
+        while not self.interrupted():
+            if sock.poll(100, zmq.POLLOUT):
+                sock.send_multipart(frames, copy=False)
+                return True
+            if stall_s is not None and time.monotonic() - t0 > stall_s:
+                self.fail(f"{what} for {stall_s:.0f} s")
+                return False
+        return False
+
+    def fail(self, reason: str) -> None:
+        """Give the running job up with ``reason``: the controller ends it and says why."""
+        self.log.error("job %s: %s; giving the job up", self.run_id, reason)
+        self.tell("done", error=reason)
+
     def tell(self, command: str, **args: Any) -> None:
         if command == "done":  # how much it published: the recorder knows when it has it all
             self.flush_published()

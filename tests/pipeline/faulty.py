@@ -61,13 +61,13 @@ class BadUpdateLearner(LearnerNode):
 class DroppingNetwork(NetworkNode):
     sent = 0
 
-    def send_within(self, sock, msg, stall_s, what):
+    def send_waiting(self, sock, msg, stall_s=None, what=""):
         if sock is self.to_learner:
             self.sent += 1
             if self.sent == 3:
                 self.log.warning("%s: presentation message %d never sent", INJECTED, msg.seq)
                 return True
-        return super().send_within(sock, msg, stall_s, what)
+        return super().send_waiting(sock, msg, stall_s, what)
 
 
 def main(fault: str) -> int:
