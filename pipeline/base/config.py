@@ -155,6 +155,7 @@ class Section:
 MAX_STEPS = 65_535
 MAX_POPULATION = 65_535
 MAX_WEIGHT_BYTES = 48 << 20
+MAX_BATCH = 256  # pipeline presentations per message or per async round trip
 
 
 @dataclass(frozen=True)
@@ -327,9 +328,9 @@ class JobConfig(Section):
                      choices=("lockstep", "async"))
     snapshot_every: int = knob(100, "pipeline weight snapshots every this many samples", ge=1)
     batch: int = knob(16, "pipeline training presentations per message (lock-step results do not depend on it)",
-                      ge=1, le=256)
+                      ge=1, le=MAX_BATCH)
     async_lag: int = knob(4, "async pipeline: presentations per round trip to the learner; the synapses lag by "
-                             "this to twice this many", ge=1, le=256)
+                             "this to twice this many", ge=1, le=MAX_BATCH)
 
 
 @dataclass(frozen=True)

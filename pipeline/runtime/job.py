@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.base.config import DEFAULT_EPOCHS, Config
+from pipeline.base.config import DEFAULT_EPOCHS, MAX_BATCH, Config
 from pipeline.base.data import Split
 from pipeline.runtime.brain import TrainJob, prepare
 from pipeline.base.schedule import INFER_BATCH
 from store.models import Model
-
-
-MAX_BATCH = 256
 
 
 @dataclass(frozen=True)
