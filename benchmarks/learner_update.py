@@ -12,11 +12,8 @@ of microseconds per presentation, and the two paths' results compared bit for bi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -26,8 +23,8 @@ from nodes.network.params import init_params
 from nodes.network.present import present
 from pipeline.base.config import Config
 from pipeline.base.data import load_split
+from benchmarks.report import stamp, write
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -58,17 +55,13 @@ def main() -> None:
             for c in cases:
                 np.asarray(lc.update(*c).w_ih)  # the result in hand
             times[name].append((time.perf_counter() - t) / len(cases) * 1e6)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     med = {k: round(statistics.median(v), 1) for k, v in times.items()}
     out = {"benchmark": "learner_update", "command": f"python -m benchmarks.learner_update --samples {a.samples} "
                                                      f"--repeats {a.repeats}",
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit.stdout.strip(),
+           **stamp(),
            "bit_identical": same, "median": med, "speedup": round(med["jax_us"] / med["native_us"], 2),
            "all": {k: [round(x, 1) for x in v] for k, v in times.items()}}
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    write(out, a.out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ stays for the whole run. Compile caches are warm after the first repeat (as afte
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -24,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.report import stamp, write
+
 BROWSER_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--remote-debugging-port=0"]
@@ -65,16 +65,12 @@ def main() -> None:
         for k, v in zip(rows, (tr, run, run / tr)):
             rows[k].append(v)
         print(f"repeat {rep + 1}: train {tr:.2f} s, run {run:.2f} s, ratio {run / tr:.3f}", file=sys.stderr)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     out = {"benchmark": "main_job", "command": "python -m benchmarks.main_job --repeats "
                                                f"{a.repeats}{' --page' if a.page else ''}",
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit.stdout.strip(),
+           **stamp(),
            "median": {k: round(statistics.median(v), 3) for k, v in rows.items()},
            "all": {k: [round(x, 3) for x in v] for k, v in rows.items()}, "load_average_after": os.getloadavg()}
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    write(out, a.out)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.report import stamp, write
+
 ROOT = Path(__file__).resolve().parents[1]
 
 RECEIVER = r"""
@@ -153,7 +155,7 @@ def main() -> None:
     out = {"benchmark": "pipeline",
            "command": f"python -m benchmarks.pipeline --epochs {a.epochs} --seed {a.seed} --split-seed {a.split_seed} "
                       f"--repeats {a.repeats}",
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": _commit(),
+           **stamp(),
            "presentations": None, "repeats": a.repeats,
            "median": {k: round(statistics.median(v), 4) for k, v in rows.items()},
            "all": {k: [round(x, 4) for x in v] for k, v in rows.items()},
@@ -161,17 +163,7 @@ def main() -> None:
            "transport": transport(2000, 16)}
     from pipeline.base.data import load_split
     out["presentations"] = len(load_split(a.split_seed).X_train) * a.epochs
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
-
-
-def _commit() -> str:
-    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    return r.stdout.strip() + ("-dirty" if dirty else "")
+    write(out, a.out)
 
 
 if __name__ == "__main__":

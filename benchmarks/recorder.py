@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchmarks.report import write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,10 +117,7 @@ def main() -> None:
            "replay": {"messages": len(msgs), "seconds": round(replay_s, 3), "original_seconds": round(original_s, 3),
                       "speedup": round(original_s / replay_s, 1)},
            "sustained": sustained()}
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    write(out, a.out)
 
 
 if __name__ == "__main__":

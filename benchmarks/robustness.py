@@ -18,13 +18,13 @@ Run: ``python -m benchmarks.robustness [--models DIR] [--out benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from benchmarks.report import write
 
 SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # (rows, columns): up, down, left, right
 NOISE_SIGMA = 1.5
@@ -111,10 +111,7 @@ def main() -> None:
     out = {"benchmark": "robustness", "command": "python -m benchmarks.robustness", "shift_pixels": 1,
            "noise_sigma": NOISE_SIGMA, "runs": rows,
            "mean": {k: statistics.mean(r[k] for r in rows) for k in keys}}
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    write(out, a.out)
 
 
 if __name__ == "__main__":

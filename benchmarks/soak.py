@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from benchmarks.report import write
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,10 +146,7 @@ def main() -> None:
            "samples_per_second": {"median": statistics.median(rates) if rates else None,
                                   "first": rates[:3], "last": rates[-3:]},
            "timeline": samples}
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    write(out, a.out)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _git() -> dict[str, Any] | None:
+def checkout() -> dict[str, Any] | None:
     """The checkout's commit and whether it has uncommitted changes (None outside one)."""
     if not (ROOT / ".git").exists():
         return None
@@ -42,7 +42,7 @@ def _git() -> dict[str, Any] | None:
 
 @lru_cache(maxsize=1)
 def _static() -> dict[str, Any]:
-    return {"packages": {p: _version(p) for p in PACKAGES}, "git": _git(), "python": sys.version.split()[0],
+    return {"packages": {p: _version(p) for p in PACKAGES}, "git": checkout(), "python": sys.version.split()[0],
             "platform": platform.platform(), "machine": platform.machine(), "host": socket.gethostname()}
 
 
