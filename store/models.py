@@ -26,6 +26,7 @@ import numpy as np
 
 from nodes.network.params import NetParams
 from pipeline.base.config import Config
+from pipeline.runtime.provenance import provenance
 
 FORMAT = "byob-model"
 FORMAT_VERSION = 1
@@ -101,8 +102,6 @@ def write_new(model_dir: Path, write: Callable[[BinaryIO], None], now: datetime 
 
 def save_model(model: Model, model_dir: str | Path, now: datetime | None = None) -> Path:
     """Write ``model`` under a new timestamped name in ``model_dir`` (``write_new``)."""
-    from pipeline.runtime.provenance import provenance
-
     now = now or datetime.now()
     model.created = now.isoformat(timespec="seconds")
     model.provenance = provenance(model.config.network.backend)
