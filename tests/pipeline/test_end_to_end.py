@@ -131,8 +131,7 @@ def test_killed_node_is_detected_by_heartbeats_and_others_exit_cleanly(tmp_path)
     nodes = {n: start_node(f"nodes.{n}", n, env, tmp_path) for n in ("encoder", "network", "learner", "recorder")}
     try:
         ctl.wait_for("starting train job")
-        nodes["learner"].wait_for("learning from")
-        time.sleep(1.0)
+        nodes["learner"].wait_for("learning from")  # the job is live: the learner holds it
         killed_at = time.time()
         nodes["learner"].p.kill()
         line = ctl.wait_for("lost: no heartbeat", timeout=30)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 from store.replay import Replayer
 from store.runs import open_run
@@ -61,8 +60,7 @@ def test_after_a_lost_node_the_survivors_take_the_next_job(tmp_path):
     nodes = {n: start_node(f"nodes.{n}", n, {**env, "BYOB_RECORD": "0"}, tmp_path)
              for n in ("encoder", "network", "learner")}
     try:
-        nodes["learner"].wait_for("learning from", timeout=240)
-        time.sleep(1.0)
+        nodes["learner"].wait_for("learning from", timeout=240)  # the job is live: the learner holds it
         nodes["learner"].p.kill()
         ctl.wait_for("lost: no heartbeat", timeout=30)
         nodes["encoder"].wait_for("aborted by the controller", timeout=30)
